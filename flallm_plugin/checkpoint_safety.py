@@ -1,0 +1,54 @@
+"""Safe checkpoint loading.
+
+torch >= 2.6 loads with ``weights_only=True``: only tensors, containers and allowlisted
+classes may be unpickled. fairseq checkpoints pickle a few more classes (the training
+``argparse.Namespace`` above all); importing the plugin allowlists exactly those, and
+nothing that can run code. A checkpoint whose pickle names anything else (``os.system``,
+``builtins.eval``, ...) is refused.
+"""
+import argparse
+import os
+
+import numpy as np
+import torch
+from torch.serialization import add_safe_globals
+
+# Exactly the classes a fairseq checkpoint pickles besides tensors and plain containers
+# (torch allows those itself): the legacy ``args`` namespace, and the numpy arrays and
+# scalars held by the saved metric meters (e.g. the BLEU n-gram counts) — data only:
+# an array of Python objects would still go through this same restricted unpickler.
+FAIRSEQ_CHECKPOINT_GLOBALS = [
+    argparse.Namespace,
+    np.ndarray,
+    np.dtype,
+    np._core.multiarray._reconstruct,
+    np._core.multiarray.scalar,
+    np.dtypes.Float64DType,
+    np.dtypes.Float32DType,
+    np.dtypes.Int64DType,
+    np.dtypes.Int32DType,
+]
+
+add_safe_globals(FAIRSEQ_CHECKPOINT_GLOBALS)
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint whose pickle would import or call something outside the allowlist."""
+
+
+def safe_torch_load(path: str, map_location="cpu"):
+    """``torch.load(path, weights_only=True)`` with a clear error for unsafe or broken files."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # re-raised with the file and the reason, never swallowed
+        msg = str(e)
+        if "Weights only load failed" in msg or "Unsupported global" in msg:
+            raise UnsafeCheckpointError(
+                f"{path}: refused to load: its pickle references code outside the allowlist "
+                f"({', '.join(c.__module__ + '.' + c.__qualname__ for c in FAIRSEQ_CHECKPOINT_GLOBALS)} and "
+                f"torch's own types); a checkpoint that would run code is never loaded. Details: "
+                f"{msg.splitlines()[-1] if msg else type(e).__name__}"
+            ) from e
+        raise

@@ -1,0 +1,324 @@
+"""Sign-video translation dataset (the fairseq speech-to-text way).
+
+A data directory holds ``{split}.tsv`` manifests (tab separated, with a header) with at
+least the columns ``id``, ``video``, ``n_frames``, ``tgt_text``, ``speaker`` and the
+optional ``start`` / ``end`` (seconds, for clips cut from a longer video file), plus a
+``config.yaml`` (:class:`~flallm_plugin.data.data_cfg.SignDataConfig`).
+
+``video`` is relative to ``video_root`` (or absolute) and is a frame folder, a video
+file or, for cached features, a ``.npy`` array (frames x dim). Items are uint8 videos
+(T x H x W x 3) or float32 features (T x C); ``size``/``num_tokens`` count sampled
+frames so that ``--max-tokens`` is a frame budget.
+"""
+import csv
+import logging
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from fairseq.data import Dictionary, FairseqDataset, data_utils
+
+from flallm_plugin.data.data_cfg import SignDataConfig, sampling_stride
+from flallm_plugin.data.transforms import ClipTransform
+from flallm_plugin.data.video_io import (
+    SignDataError,
+    load_features,
+    num_sampled,
+    read_frames,
+    sample_indices,
+)
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("id", "video", "n_frames", "tgt_text", "speaker")
+OPTIONAL_COLUMNS = ("start", "end")
+
+
+@dataclass
+class SignTranslationDatasetItem(object):
+    index: int
+    source: torch.Tensor  # uint8 T x H x W x 3, or float T x C
+    target: Optional[torch.Tensor] = None
+
+
+def read_manifest(path: str) -> List[Dict[str, str]]:
+    """Rows of a ``{split}.tsv`` manifest, with one clear error per bad row."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: manifest not found")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise SignDataError(f"{path}: line {line}: not valid UTF-8 ({e.reason})") from e
+    lines = text.splitlines()
+    if not lines:
+        raise SignDataError(f"{path}: manifest is empty (a header line is required)")
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise SignDataError(
+            f"{path}: line 1: header lacks column(s) {', '.join(missing)} "
+            f"(required: {', '.join(REQUIRED_COLUMNS)}; got: {', '.join(header)})"
+        )
+    rows = []
+    for lineno, fields in enumerate(reader, start=2):
+        if len(fields) == 0:
+            continue
+        if len(fields) != len(header):
+            raise SignDataError(
+                f"{path}: line {lineno}: {len(fields)} columns, expected {len(header)} "
+                f"({', '.join(header)})"
+            )
+        rows.append(dict(zip(header, fields), _line=lineno))
+    return rows
+
+
+class SignTranslationDataset(FairseqDataset):
+    def __init__(
+        self,
+        split: str,
+        is_train_split: bool,
+        cfg: SignDataConfig,
+        video_paths: List[str],
+        n_frames: List[int],
+        tgt_texts: Optional[List[str]] = None,
+        ids: Optional[List[str]] = None,
+        speakers: Optional[List[str]] = None,
+        starts: Optional[List[Optional[float]]] = None,
+        ends: Optional[List[Optional[float]]] = None,
+        tgt_dict: Optional[Dictionary] = None,
+        bpe=None,
+        sampling_rate: float = 0.25,
+        augment: bool = True,
+        seed: int = 1,
+        manifest: Optional[str] = None,
+        lines: Optional[List[int]] = None,
+        tgt_lang_tag: Optional[str] = None,
+        shuffle: bool = True,
+    ):
+        self.split, self.is_train_split = split, is_train_split
+        self.cfg = cfg
+        self.video_paths, self.n_frames = video_paths, np.asarray(n_frames, dtype=np.int64)
+        self.n_samples = len(video_paths)
+        self.tgt_texts = tgt_texts
+        self.ids = ids if ids is not None else [str(i) for i in range(self.n_samples)]
+        self.speakers = speakers
+        self.starts = starts or [None] * self.n_samples
+        self.ends = ends or [None] * self.n_samples
+        self.tgt_dict, self.bpe = tgt_dict, bpe
+        self.seed, self.epoch, self.shuffle = seed, 1, shuffle
+        self.manifest = manifest or split
+        self.lines = lines or list(range(2, self.n_samples + 2))
+        self.features = cfg.input_type == "features"
+        self.stride = 1 if self.features else sampling_stride(sampling_rate)
+        self.transform = ClipTransform(
+            cfg.resize, cfg.crop, train=is_train_split, augmentation=dict(cfg.augmentation, enabled=augment and cfg.augmentation["enabled"])
+        )
+        self.tgt_lang_tag_idx = None
+        if tgt_lang_tag is not None and tgt_dict is not None:
+            idx = tgt_dict.index(tgt_lang_tag)
+            if idx == tgt_dict.unk():
+                raise SignDataError(f"target language tag {tgt_lang_tag} is not in the dictionary")
+            self.tgt_lang_tag_idx = idx
+        self.src_sizes = np.array([num_sampled(int(n), self.stride) for n in self.n_frames], dtype=np.int64)
+        self.tgt_tokens: Optional[List[torch.Tensor]] = None
+        self.tgt_sizes = np.zeros(self.n_samples, dtype=np.int64)
+        if tgt_texts is not None and tgt_dict is not None:
+            self.tgt_tokens = [self._encode_target(i) for i in range(self.n_samples)]
+            self.tgt_sizes = np.array([len(t) for t in self.tgt_tokens], dtype=np.int64)
+        logger.info(repr(self))
+
+    def __repr__(self):
+        return (
+            f"{self.__class__.__name__}(split={self.split!r}, n_samples={self.n_samples:_}, "
+            f"input={'features' if self.features else 'video'}, stride={self.stride}, "
+            f"train={self.is_train_split}, augment={self.transform.augment}, "
+            f"tgt_lang_tag={self.tgt_lang_tag_idx})"
+        )
+
+    def where(self, index: int) -> str:
+        return f"{self.manifest}: line {self.lines[index]} (id {self.ids[index]})"
+
+    def _encode_target(self, index: int) -> torch.Tensor:
+        text = self.tgt_texts[index]
+        if self.bpe is not None:
+            text = self.bpe.encode(text)
+        tokens = self.tgt_dict.encode_line(text, add_if_not_exist=False, append_eos=True).long()
+        if self.tgt_lang_tag_idx is not None:
+            tokens = torch.cat([tokens, tokens.new_tensor([self.tgt_lang_tag_idx])])
+        return tokens
+
+    # ------------------------------------------------------------------ items
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def _load_source(self, index: int) -> torch.Tensor:
+        path = self.video_paths[index]
+        try:
+            if self.features:
+                feats = load_features(path)
+                if feats.shape[0] != self.n_frames[index]:
+                    raise SignDataError(
+                        f"{path}: {feats.shape[0]} feature frames but the manifest says {self.n_frames[index]}"
+                    )
+                return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+            with data_utils.numpy_seed(self.seed, self.epoch, index):
+                rng = np.random.RandomState(np.random.randint(0, 2**31 - 1))
+            phase = rng.randint(0, self.stride) if self.is_train_split else 0
+            idx = sample_indices(int(self.n_frames[index]), self.stride, phase)
+            frames = read_frames(path, idx, self.starts[index], self.ends[index])
+            return torch.from_numpy(self.transform(frames, rng))
+        except SignDataError as e:
+            raise SignDataError(f"{self.where(index)}: {e}") from e
+
+    def __getitem__(self, index: int) -> SignTranslationDatasetItem:
+        source = self._load_source(index)
+        target = self.tgt_tokens[index] if self.tgt_tokens is not None else None
+        return SignTranslationDatasetItem(index=index, source=source, target=target)
+
+    def __len__(self):
+        return self.n_samples
+
+    # ---------------------------------------------------------------- batches
+    def collater(self, samples: List[SignTranslationDatasetItem], return_order: bool = False) -> Dict:
+        if len(samples) == 0:
+            return {}
+        indices = torch.tensor([x.index for x in samples], dtype=torch.long)
+        lengths = torch.tensor([x.source.size(0) for x in samples], dtype=torch.long)
+        first = samples[0].source
+        src = first.new_zeros((len(samples), int(lengths.max())) + tuple(first.shape[1:]))
+        for i, x in enumerate(samples):
+            src[i, : x.source.size(0)] = x.source
+        net_input = {"src_tokens": src, "src_lengths": lengths}
+        target, ntokens = None, 0
+        if self.tgt_tokens is not None:
+            pad, eos = self.tgt_dict.pad(), self.tgt_dict.eos()
+            target = data_utils.collate_tokens([x.target for x in samples], pad, eos, left_pad=False)
+            # decoder input: the last token (</s>, or the language tag) moved to the front
+            net_input["prev_output_tokens"] = data_utils.collate_tokens(
+                [x.target for x in samples], pad, None, left_pad=False, move_eos_to_beginning=True
+            )
+            ntokens = sum(x.target.size(0) for x in samples)
+        return {
+            "id": indices,
+            "net_input": net_input,
+            "target": target,
+            "target_lengths": torch.tensor([x.target.size(0) for x in samples]) if target is not None else None,
+            "ntokens": ntokens,
+            "nsentences": len(samples),
+        }
+
+    def num_tokens(self, index):
+        return int(self.src_sizes[index])
+
+    def size(self, index):
+        return int(self.src_sizes[index]), int(self.tgt_sizes[index])
+
+    @property
+    def sizes(self):
+        return self.src_sizes
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self):
+        return True
+
+    def ordered_indices(self):
+        if self.shuffle:
+            order = [np.random.permutation(len(self))]
+        else:
+            order = [np.arange(len(self))]
+        # sort by number of sampled frames, longest first (as SpeechToTextDataset does)
+        order.append([-n for n in self.src_sizes])
+        return np.lexsort(order)
+
+    def prefetch(self, indices):
+        raise NotImplementedError
+
+
+class SignTranslationDatasetCreator(object):
+    """Builds a :class:`SignTranslationDataset` from a ``{split}.tsv`` manifest."""
+
+    @classmethod
+    def from_tsv(
+        cls,
+        root: str,
+        cfg: SignDataConfig,
+        split: str,
+        tgt_dict: Optional[Dictionary],
+        bpe,
+        is_train_split: bool,
+        sampling_rate: float,
+        augment: bool,
+        seed: int,
+        tgt_lang_tag: Optional[str] = None,
+        check_files: bool = True,
+    ) -> SignTranslationDataset:
+        manifest = os.path.join(root, f"{split}.tsv")
+        rows = read_manifest(manifest)
+        if not rows:
+            raise SignDataError(f"{manifest}: manifest has a header but no samples")
+        video_root = cfg.video_root
+        ids, paths, n_frames, texts, speakers, starts, ends, lines = [], [], [], [], [], [], [], []
+        seen = set()
+        for r in rows:
+            where = f"{manifest}: line {r['_line']}"
+            if r["id"] in seen:
+                raise SignDataError(f"{where}: duplicate id {r['id']!r}")
+            seen.add(r["id"])
+            if not r["video"]:
+                raise SignDataError(f"{where}: empty video path")
+            path = r["video"] if os.path.isabs(r["video"]) else os.path.join(video_root, r["video"])
+            if check_files and not os.path.exists(path):
+                raise SignDataError(f"{where}: {path}: no such frame folder or file")
+            try:
+                n = int(r["n_frames"])
+            except ValueError:
+                raise SignDataError(f"{where}: n_frames {r['n_frames']!r} is not an integer") from None
+            if n <= 0:
+                raise SignDataError(f"{where}: {path}: video has no frames (n_frames={n})")
+            if not r["tgt_text"].strip():
+                raise SignDataError(f"{where}: empty target text")
+            se = []
+            for col in OPTIONAL_COLUMNS:
+                v = r.get(col, "")
+                try:
+                    se.append(float(v) if v not in ("", None) else None)
+                except ValueError:
+                    raise SignDataError(f"{where}: {col} {v!r} is not a number of seconds") from None
+            ids.append(r["id"])
+            paths.append(path)
+            n_frames.append(n)
+            texts.append(r["tgt_text"])
+            speakers.append(r["speaker"])
+            starts.append(se[0])
+            ends.append(se[1])
+            lines.append(r["_line"])
+        try:
+            return SignTranslationDataset(
+                split,
+                is_train_split,
+                cfg,
+                paths,
+                n_frames,
+                tgt_texts=texts,
+                ids=ids,
+                speakers=speakers,
+                starts=starts,
+                ends=ends,
+                tgt_dict=tgt_dict,
+                bpe=bpe,
+                sampling_rate=sampling_rate,
+                augment=augment,
+                seed=seed,
+                manifest=manifest,
+                lines=lines,
+                tgt_lang_tag=tgt_lang_tag,
+                shuffle=is_train_split,
+            )
+        except SignDataError as e:
+            raise SignDataError(f"{manifest}: {e}") from e

@@ -1,0 +1,145 @@
+"""Stage 1 (visual initialing): ResNet-18 -> temporal module -> VL-Adapter -> Light-T.
+
+Light-T is a small fairseq transformer encoder-decoder (learned positions, mBART-style
+pre-norm with ``layernorm_embedding``, untied output projection) over the target
+vocabulary of the LLM. Sizes follow the paper's Table 7::
+
+    arch            layers  heads  d     FFN    params (Light-T, |V| = 2.4k)
+    light_t_tiny    1+1     4      256   1024   3.61M
+    light_t_small   2+2     4      512   2048   18.25M
+    light_t         3+3     8      512   2048   25.61M
+    light_t_large   4+4     8      1024  4096   124.66M
+"""
+import logging
+from typing import Dict, List
+
+import torch.nn as nn
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.transformer import TransformerModel
+from fairseq.models.transformer import base_architecture as transformer_base_architecture
+
+from flallm_plugin.models.sign_encoder import (
+    MLPAdapter,
+    SignTransformerEncoder,
+    add_visual_args,
+    build_visual_encoder,
+    num_params,
+    visual_base_architecture,
+)
+
+logger = logging.getLogger(__name__)
+
+# Paper Table 7: parameters "without the ResNet" = the Light-T translator.
+PAPER_PARAMS = {
+    "light_t_tiny": 3.61e6,
+    "light_t_small": 18.25e6,
+    "light_t": 25.61e6,
+    "light_t_large": 124.66e6,
+}
+
+
+@register_model("light_t")
+class LightTModel(TransformerModel):
+    """Stage-1 model: :class:`SignTransformerEncoder` (visual + VL-Adapter) + fairseq TransformerDecoder."""
+
+    @staticmethod
+    def add_args(parser):
+        TransformerModel.add_args(parser)
+        add_visual_args(parser)
+        parser.add_argument(
+            "--vl-adapter-hidden-dim", type=int, metavar="N",
+            help="hidden width of the VL-Adapter MLP (default: the Light-T width d)",
+        )
+        parser.add_argument("--vl-adapter-dropout", type=float, metavar="P", help="dropout inside the VL-Adapter")
+
+    @classmethod
+    def build_model(cls, args, task):
+        light_t_base_architecture(args)
+        tgt_dict = task.target_dictionary
+        from_ckpt = getattr(task, "building_from_checkpoint", False)
+        visual = build_visual_encoder(args, task, load_pretrained=not from_ckpt)
+        adapter = MLPAdapter(
+            visual.out_dim,
+            args.vl_adapter_hidden_dim or args.encoder_embed_dim,
+            args.encoder_embed_dim,
+            dropout=args.vl_adapter_dropout,
+        )
+        encoder = SignTransformerEncoder(args, tgt_dict, visual, adapter, args.encoder_embed_dim)
+        decoder_embed = cls.build_embedding(args, tgt_dict, args.decoder_embed_dim)
+        decoder = cls.build_decoder(args, tgt_dict, decoder_embed)
+        model = cls(args, encoder, decoder)
+        logger.info(model.param_summary(getattr(args, "arch", None)))
+        return model
+
+    def grad_norm_groups(self) -> Dict[str, List[nn.Parameter]]:
+        groups = self.encoder.visual.grad_norm_groups()
+        groups["adapter"] = list(self.encoder.adapter.parameters())
+        groups["translator"] = self.encoder.translator_parameters() + list(self.decoder.parameters())
+        return groups
+
+    def translator_num_params(self) -> int:
+        return num_params([nn.ParameterList(self.encoder.translator_parameters()), self.decoder])
+
+    def param_summary(self, arch=None) -> str:
+        translator = self.translator_num_params()
+        temporal = num_params(self.encoder.visual.temporal)
+        adapter = num_params(self.encoder.adapter)
+        backbone = num_params(self.encoder.visual.backbone)
+        msg = (
+            f"light_t parameters excluding the ResNet: {translator + temporal + adapter:,} = Light-T translator "
+            f"{translator:,} + temporal module {temporal:,} + VL-Adapter {adapter:,} (ResNet-18: {backbone:,}; "
+            f"target vocabulary {len(self.decoder.dictionary):,})"
+        )
+        if arch in PAPER_PARAMS:
+            paper = PAPER_PARAMS[arch]
+            msg += f"; paper Table 7 ({arch}, |V|~2.4k): {paper / 1e6:.2f}M, Light-T here {translator / 1e6:.2f}M"
+        return msg
+
+
+@register_model_architecture("light_t", "light_t")
+def light_t_base_architecture(args):
+    args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 512)
+    args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", 2048)
+    args.encoder_layers = getattr(args, "encoder_layers", 3)
+    args.encoder_attention_heads = getattr(args, "encoder_attention_heads", 8)
+    args.decoder_embed_dim = getattr(args, "decoder_embed_dim", args.encoder_embed_dim)
+    args.decoder_ffn_embed_dim = getattr(args, "decoder_ffn_embed_dim", args.encoder_ffn_embed_dim)
+    args.decoder_layers = getattr(args, "decoder_layers", args.encoder_layers)
+    args.decoder_attention_heads = getattr(args, "decoder_attention_heads", args.encoder_attention_heads)
+    # mBART-style: learned positions, pre-norm, layernorm on embeddings (paper leaves it open)
+    args.encoder_learned_pos = getattr(args, "encoder_learned_pos", True)
+    args.decoder_learned_pos = getattr(args, "decoder_learned_pos", True)
+    args.encoder_normalize_before = getattr(args, "encoder_normalize_before", True)
+    args.decoder_normalize_before = getattr(args, "decoder_normalize_before", True)
+    args.layernorm_embedding = getattr(args, "layernorm_embedding", True)
+    args.share_decoder_input_output_embed = getattr(args, "share_decoder_input_output_embed", False)
+    args.dropout = getattr(args, "dropout", 0.1)
+    args.attention_dropout = getattr(args, "attention_dropout", 0.1)
+    args.activation_dropout = getattr(args, "activation_dropout", 0.0)
+    args.vl_adapter_hidden_dim = getattr(args, "vl_adapter_hidden_dim", None)
+    args.vl_adapter_dropout = getattr(args, "vl_adapter_dropout", 0.0)
+    visual_base_architecture(args)
+    transformer_base_architecture(args)
+
+
+def _size(args, layers, heads, dim, ffn):
+    args.encoder_layers = getattr(args, "encoder_layers", layers)
+    args.encoder_attention_heads = getattr(args, "encoder_attention_heads", heads)
+    args.encoder_embed_dim = getattr(args, "encoder_embed_dim", dim)
+    args.encoder_ffn_embed_dim = getattr(args, "encoder_ffn_embed_dim", ffn)
+    light_t_base_architecture(args)
+
+
+@register_model_architecture("light_t", "light_t_tiny")
+def light_t_tiny(args):
+    _size(args, 1, 4, 256, 1024)
+
+
+@register_model_architecture("light_t", "light_t_small")
+def light_t_small(args):
+    _size(args, 2, 4, 512, 2048)
+
+
+@register_model_architecture("light_t", "light_t_large")
+def light_t_large(args):
+    _size(args, 4, 8, 1024, 4096)

@@ -1,0 +1,238 @@
+"""The visual encoder shared by both stages: ResNet-18 -> local temporal module.
+
+* Input: a padded batch of uint8 videos ``B x T x H x W x 3`` and their lengths.
+  Normalisation (ImageNet mean/std by default) runs here, on the model's device and
+  dtype; frames are fed channels-last.
+* Only real frames reach the CNN: the batch is packed to ``sum(lengths)`` frames,
+  the CNN runs once on all of them and the features are scattered back.
+* The local temporal module (paper: Conv1D + BatchNorm + ReLU, kernel 3, stride 1)
+  is a small spec language: ``K3`` = conv(3) + BN + ReLU, ``P2`` = max-pool(2);
+  GFSLT-VLP's variant is ``K5,P2,K5,P2`` with ``valid`` padding. Padded positions are
+  zeroed before each conv and excluded from BatchNorm statistics, so a sample gives
+  the same features alone or in a batch.
+"""
+import logging
+import os
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models import resnet18
+
+from flallm_plugin.checkpoint_safety import safe_torch_load
+
+logger = logging.getLogger(__name__)
+
+RESNET18_IMAGENET_FILE = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENET1K_V1
+BACKBONE_DIM = 512
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
+    """``B`` lengths -> ``B x T`` bool mask, True on real positions."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def resolve_backbone_weights(spec: Optional[str]) -> Optional[str]:
+    """``none`` -> random init; ``imagenet`` -> torchvision's cache (never downloads); else a path."""
+    if spec is None or spec.lower() == "none":
+        return None
+    if spec.lower() == "imagenet":
+        cached = os.path.join(torch.hub.get_dir(), "checkpoints", RESNET18_IMAGENET_FILE)
+        if not os.path.isfile(cached):
+            raise FileNotFoundError(
+                f"ImageNet ResNet-18 weights not found in torchvision's cache ({cached}); nothing is "
+                f"downloaded at run time: pass --visual-backbone-weights /path/to/{RESNET18_IMAGENET_FILE} "
+                "(or 'none' for random init)"
+            )
+        return cached
+    if not os.path.isfile(spec):
+        raise FileNotFoundError(f"{spec}: ResNet-18 weights file not found (--visual-backbone-weights)")
+    return spec
+
+
+def build_resnet18(weights: Optional[str]) -> nn.Module:
+    """torchvision ResNet-18 without its classifier (512-d output), from a state-dict file."""
+    net = resnet18(weights=None)
+    path = resolve_backbone_weights(weights)
+    if path is not None:
+        state = safe_torch_load(path)
+        if isinstance(state, dict) and "state_dict" in state and "fc.weight" not in state:
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise ValueError(f"{path}: expected a ResNet-18 state dict, got {type(state).__name__}")
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("fc.")]
+        unexpected = [k for k in unexpected if not k.startswith("fc.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"{path}: not a torchvision ResNet-18 state dict (missing keys: {missing[:5]}"
+                f"{'...' if len(missing) > 5 else ''}; unexpected keys: {unexpected[:5]}"
+                f"{'...' if len(unexpected) > 5 else ''})"
+            )
+        logger.info(f"ResNet-18 weights loaded from {path}")
+    net.fc = nn.Identity()
+    return net
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d over ``B x C x T`` whose statistics use real positions only."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        xt = x.transpose(1, 2)  # B x T x C
+        out = torch.zeros_like(xt)
+        out[mask] = super().forward(xt[mask])
+        return out.transpose(1, 2)
+
+
+class TemporalModule(nn.Module):
+    """Local temporal module: a sequence of ``K<k>`` (conv+BN+ReLU) and ``P<k>`` (max-pool)."""
+
+    def __init__(self, in_dim: int, dim: int, spec: str = "K3", stride: int = 1, padding: str = "same"):
+        super().__init__()
+        if padding not in ("same", "valid"):
+            raise ValueError(f"temporal padding must be 'same' or 'valid', got {padding!r}")
+        self.spec = [s.strip().upper() for s in spec.split(",") if s.strip()]
+        if not self.spec:
+            raise ValueError("empty temporal module spec")
+        self.layers = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.ops: List[Tuple[str, int, int, int]] = []  # (kind, kernel, stride, padding)
+        cur = in_dim
+        for tok in self.spec:
+            if tok[0] not in "KP" or not tok[1:].isdigit():
+                raise ValueError(f"bad temporal module token {tok!r} in {spec!r} (expected K<k> or P<k>)")
+            k = int(tok[1:])
+            if tok[0] == "K":
+                pad = k // 2 if padding == "same" else 0
+                self.layers.append(nn.Conv1d(cur, dim, k, stride=stride, padding=pad))
+                self.norms.append(MaskedBatchNorm1d(dim))
+                self.ops.append(("K", k, stride, pad))
+                cur = dim
+            else:
+                self.ops.append(("P", k, k, 0))
+        self.out_dim = cur
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for _, k, s, p in self.ops:
+            lengths = torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
+        return lengths
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """x: B x T x C (zeros on padding) -> B x N x D, output lengths."""
+        x = x.transpose(1, 2)  # B x C x T
+        conv_i = 0
+        for kind, k, s, p in self.ops:
+            new_lengths = torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
+            if bool((new_lengths <= 0).any()):
+                raise ValueError(
+                    f"a video of {int(lengths.min())} sampled frames is too short for the temporal module "
+                    f"{','.join(self.spec)} (raise --sampling-rate or use 'same' padding)"
+                )
+            if kind == "K":
+                x = self.layers[conv_i](x)
+                x = x[:, :, : int(new_lengths.max())]
+                mask = lengths_to_mask(new_lengths, x.size(2))
+                x = F.relu(self.norms[conv_i](x, mask))
+                conv_i += 1
+            else:
+                x = F.max_pool1d(x, k, k)
+                x = x[:, :, : int(new_lengths.max())]
+                mask = lengths_to_mask(new_lengths, x.size(2))
+                x = x * mask[:, None, :].to(x.dtype)
+            lengths = new_lengths
+        return x.transpose(1, 2), lengths
+
+
+class VisualEncoder(nn.Module):
+    """ResNet-18 (fc removed) on the real frames of a batch, then the temporal module.
+
+    ``forward(src, lengths, level)`` returns ``(features B x N x D, lengths)`` where
+    ``level`` is ``frame`` (CNN output, 512-d) or ``sign`` (temporal-module output).
+    A 3-D float ``src`` is taken as features already at ``frame`` level.
+    """
+
+    def __init__(
+        self,
+        backbone_weights: Optional[str] = None,
+        temporal_spec: str = "K3",
+        temporal_dim: int = 512,
+        temporal_stride: int = 1,
+        temporal_padding: str = "same",
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        channels_last: bool = True,
+        max_frames_per_chunk: int = 0,
+    ):
+        super().__init__()
+        self.backbone = build_resnet18(backbone_weights)
+        self.temporal = TemporalModule(BACKBONE_DIM, temporal_dim, temporal_spec, temporal_stride, temporal_padding)
+        mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        # x_norm = x_uint8 * scale + shift  ==  (x / 255 - mean) / std
+        self.register_buffer("pixel_scale", 1.0 / (255.0 * std_t), persistent=False)
+        self.register_buffer("pixel_shift", -mean_t / std_t, persistent=False)
+        self.channels_last = channels_last
+        self.max_frames_per_chunk = max_frames_per_chunk
+        self.frozen = False
+        self.frames_processed = 0  # frames seen by the CNN (diagnostics and tests)
+
+    @property
+    def out_dim(self) -> int:
+        return self.temporal.out_dim
+
+    def freeze(self, modules: str = "backbone+temporal"):
+        """Freeze parameters and keep BatchNorm statistics fixed (eval mode) for good."""
+        parts = {"backbone+temporal": [self.backbone, self.temporal], "backbone": [self.backbone], "none": []}
+        if modules not in parts:
+            raise ValueError(f"freeze must be one of {list(parts)}, got {modules!r}")
+        self.frozen_parts = parts[modules]
+        for m in self.frozen_parts:
+            for p in m.parameters():
+                p.requires_grad_(False)
+            m.eval()
+        self.frozen = bool(self.frozen_parts)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:
+            for m in self.frozen_parts:
+                m.eval()
+        return self
+
+    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
+        """N x H x W x 3 uint8 -> N x 3 x H x W normalised, channels-last, in the model dtype."""
+        dtype = self.pixel_scale.dtype
+        x = frames.permute(0, 3, 1, 2).to(dtype)
+        if not self.channels_last:
+            x = x.contiguous()
+        return torch.addcmul(self.pixel_shift, x, self.pixel_scale)
+
+    def forward_backbone(self, src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """B x T x H x W x 3 uint8 -> B x T x 512, zeros on padding; padding never hits the CNN."""
+        B, T = src.shape[:2]
+        mask = lengths_to_mask(lengths, T)
+        frames = src[mask]  # sum(lengths) x H x W x 3
+        self.frames_processed += frames.size(0)
+        chunk = self.max_frames_per_chunk or frames.size(0)
+        feats = torch.cat([self.backbone(self.normalize(f)) for f in frames.split(chunk)], dim=0)
+        out = feats.new_zeros(B, T, feats.size(-1))
+        out[mask] = feats
+        return out
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor, level: str = "sign"):
+        if src.dim() == 5:
+            x = self.forward_backbone(src, lengths)
+        elif src.dim() == 3:
+            x = src.to(self.pixel_scale.dtype)
+        else:
+            raise ValueError(f"expected B x T x H x W x 3 videos or B x T x C features, got shape {tuple(src.shape)}")
+        if level == "frame":
+            return x, lengths
+        if level != "sign":
+            raise ValueError(f"unknown feature level {level!r} (frame or sign)")
+        return self.temporal(x, lengths)
+
+    def grad_norm_groups(self) -> Dict[str, List[nn.Parameter]]:
+        return {"backbone": list(self.backbone.parameters()), "temporal": list(self.temporal.parameters())}

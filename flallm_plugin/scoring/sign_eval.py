@@ -1,0 +1,130 @@
+"""The usual sign language translation report: sacrebleu BLEU-1..4, n-gram
+precisions and ROUGE-L.
+
+BLEU-n follows the SLT papers (Camgoz et al. 2020, GFSLT-VLP): *cumulative*
+sacrebleu BLEU with ``max_ngram_order=n`` (geometric mean of p1..pn times the
+brevity penalty), so BLEU-4 is the standard sacrebleu score. The individual
+n-gram precisions p1..p4 of the BLEU-4 computation are listed separately.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Sequence
+
+from fairseq.dataclass import FairseqDataclass
+from fairseq.scoring import BaseScorer, register_scorer
+from fairseq.scoring.tokenizer import EvaluationTokenizer
+
+from flallm_plugin.scoring.rouge import rouge_l_corpus
+
+
+def evaluate(
+    hyps: Sequence[str],
+    refs: Sequence[str],
+    tokenize: str = "13a",
+    lowercase: bool = False,
+) -> Dict[str, Any]:
+    """Score detokenized hypotheses against one reference each.
+
+    Args:
+        hyps (List[str]): system outputs.
+        refs (List[str]): references, aligned with *hyps*.
+        tokenize (str): sacrebleu tokenizer (``13a``, ``char``, ``zh``, ``none``...),
+            used for BLEU and ROUGE-L alike.
+        lowercase (bool): case-insensitive scoring.
+
+    Returns:
+        dict with ``bleu1`` .. ``bleu4`` (cumulative BLEU-n, x100),
+        ``precisions`` (sacrebleu p1..p4, x100), ``rouge_l`` (x100),
+        ``signature`` (sacrebleu signature of BLEU-4), ``n`` (number of sentences),
+        plus ``bp``, ``sys_len``, ``ref_len``, ``tokenize`` and ``lowercase``.
+    """
+    from sacrebleu.metrics import BLEU
+
+    hyps, refs = list(hyps), list(refs)
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    if len(hyps) == 0:
+        raise ValueError("nothing to score: no sentences")
+    tokenize = str(tokenize)
+    if tokenize not in BLEU.TOKENIZERS:
+        raise ValueError(
+            f"unknown tokenizer {tokenize!r} (choose from {', '.join(BLEU.TOKENIZERS)})"
+        )
+
+    result: Dict[str, Any] = {}
+    for order in range(1, 5):
+        metric = BLEU(tokenize=tokenize, lowercase=lowercase, max_ngram_order=order)
+        bleu = metric.corpus_score(hyps, [refs])
+        result[f"bleu{order}"] = bleu.score
+    # the last one is the standard BLEU-4
+    result["precisions"] = list(bleu.precisions)
+    result["bp"] = bleu.bp
+    result["sys_len"] = bleu.sys_len
+    result["ref_len"] = bleu.ref_len
+    result["signature"] = str(metric.get_signature())
+    # sacrebleu lowercases before tokenizing; do the same for ROUGE-L
+    if lowercase:
+        hyps, refs = [h.lower() for h in hyps], [r.lower() for r in refs]
+    result["rouge_l"] = rouge_l_corpus(refs, hyps, tokenize=tokenize)
+    result["n"] = len(hyps)
+    result["tokenize"] = tokenize
+    result["lowercase"] = bool(lowercase)
+    return result
+
+
+def format_report(result: Dict[str, Any]) -> str:
+    """Render :func:`evaluate`'s result as a small aligned table."""
+    rows: List[List[str]] = [[f"BLEU-{n}", f"{result[f'bleu{n}']:.2f}"] for n in range(1, 5)]
+    rows += [
+        [f"p{n} ({n}-gram precision)", f"{p:.2f}"]
+        for n, p in enumerate(result["precisions"], start=1)
+    ]
+    rows += [
+        ["BP", f"{result['bp']:.3f}"],
+        ["hyp_len / ref_len", f"{result['sys_len']} / {result['ref_len']}"],
+        ["ROUGE-L", f"{result['rouge_l']:.2f}"],
+        ["sentences", str(result["n"])],
+    ]
+    width = max(len(label) for label, _ in rows)
+    vwidth = max(len(value) for _, value in rows)
+    lines = [f"BLEU = {result['bleu4']:.2f} {result['signature']}"]
+    lines += [f"  {label:<{width}}  {value:>{vwidth}}" for label, value in rows]
+    return "\n".join(lines)
+
+
+@dataclass
+class SignEvalConfig(FairseqDataclass):
+    sign_eval_tokenizer: EvaluationTokenizer.ALL_TOKENIZER_TYPES = field(
+        default="13a",
+        metadata={"help": "sacrebleu tokenizer for BLEU and ROUGE-L (13a, char, zh, none, ...)"},
+    )
+    sign_eval_lowercase: bool = field(
+        default=False, metadata={"help": "case-insensitive BLEU and ROUGE-L"}
+    )
+
+
+@register_scorer("sign_eval", dataclass=SignEvalConfig)
+class SignEvalScorer(BaseScorer):
+    """BLEU-1..4 (sacrebleu), n-gram precisions and ROUGE-L in one report;
+    :meth:`score` is BLEU-4."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.tokenize = str(cfg.sign_eval_tokenizer)
+        self.lowercase = bool(cfg.sign_eval_lowercase)
+
+    def add_string(self, ref: str, pred: str):
+        self.ref.append(ref)
+        self.pred.append(pred)
+
+    def evaluate(self) -> Dict[str, Any]:
+        return evaluate(self.pred, self.ref, tokenize=self.tokenize, lowercase=self.lowercase)
+
+    def score(self) -> float:
+        if len(self.ref) == 0:
+            return 0.0
+        return self.evaluate()["bleu4"]
+
+    def result_string(self) -> str:
+        if len(self.ref) == 0:
+            return "sign_eval: no sentences to score"
+        return format_report(self.evaluate())

@@ -1,0 +1,269 @@
+"""``sign_translation``: sign-language video -> spoken-language text.
+
+Laid out as :mod:`fairseq.tasks.speech_to_text`: a data directory of ``{split}.tsv``
+manifests plus ``config.yaml`` (:class:`~flallm_plugin.data.data_cfg.SignDataConfig`),
+the target dictionary and the sentencepiece model it names.
+"""
+import json
+import logging
+import os
+from argparse import Namespace
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+from fairseq import metrics, utils
+from fairseq.data import Dictionary, encoders
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II, MISSING
+
+from flallm_plugin.data.data_cfg import SignDataConfig, sampling_stride
+from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+
+logger = logging.getLogger(__name__)
+
+EVAL_BLEU_ORDER = 4
+
+
+@dataclass
+class SignTranslationConfig(FairseqDataclass):
+    data: str = field(
+        default=MISSING,
+        metadata={"help": "data directory with {split}.tsv manifests, config.yaml, dictionary and spm model"},
+    )
+    config_yaml: str = field(default="config.yaml", metadata={"help": "data config file name under --data"})
+    max_source_frames: int = field(
+        default=1024,
+        metadata={"help": "longest source, in frames after temporal sampling (longer samples are skipped)"},
+    )
+    max_target_positions: int = field(default=1024, metadata={"help": "longest target, in tokens"})
+    sampling_rate: Optional[float] = field(
+        default=None,
+        metadata={
+            "help": "temporal sampling rate of the frames fed to the CNN: 1, 0.5, 0.25 (paper) or 0.125; "
+            "default: config.yaml's sampling_rate (0.25 if absent). Uniform stride, random phase in training."
+        },
+    )
+    no_augment: bool = field(
+        default=False, metadata={"help": "disable train-time augmentation (random crop, rotate, resize, translate)"}
+    )
+    tgt_lang_tag: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "append this language tag to targets (X </s> [de_DE]) and start decoding with it, "
+            "as fairseq's mBART; default: config.yaml's tgt_lang_tag (none for Light-T)"
+        },
+    )
+    eval_bleu: bool = field(default=False, metadata={"help": "compute BLEU on the validation set"})
+    eval_bleu_args: Optional[str] = field(
+        default="{}",
+        metadata={"help": 'generation args for validation BLEU as JSON, e.g. \'{"beam": 5, "max_len_b": 100}\''},
+    )
+    eval_bleu_tokenizer: Optional[str] = field(
+        default=None,
+        metadata={"help": "sacrebleu tokenizer for validation BLEU (13a, char, zh...); default: config.yaml's"},
+    )
+    eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a sample hypothesis per batch"})
+    seed: int = II("common.seed")
+
+
+@register_task("sign_translation", dataclass=SignTranslationConfig)
+class SignTranslationTask(FairseqTask):
+    """Translate sign-language videos (frames, video files or cached features) to text."""
+
+    cfg: SignTranslationConfig
+
+    def __init__(self, cfg: SignTranslationConfig, tgt_dict: Dictionary, data_cfg: SignDataConfig):
+        super().__init__(cfg)
+        self.tgt_dict = tgt_dict
+        self.data_cfg = data_cfg
+        self.bpe = self.build_bpe(None)
+        rate = cfg.sampling_rate if cfg.sampling_rate is not None else data_cfg.sampling_rate
+        if data_cfg.input_type == "features" and cfg.sampling_rate not in (None, 1.0):
+            raise ValueError(
+                f"{data_cfg.path}: cached features were sampled at extraction; --sampling-rate "
+                f"{cfg.sampling_rate} cannot be applied to them"
+            )
+        sampling_stride(rate)  # validates
+        self.sampling_rate = rate
+        self.lang_tag = cfg.tgt_lang_tag if cfg.tgt_lang_tag is not None else data_cfg.tgt_lang_tag
+        self.lang_tag_idx = None
+        if self.lang_tag is not None:
+            self.lang_tag_idx = tgt_dict.index(self.lang_tag)
+            if self.lang_tag_idx == tgt_dict.unk():
+                raise ValueError(f"target language tag {self.lang_tag} is not in {data_cfg.vocab_filename}")
+        self.bleu_tokenizer = cfg.eval_bleu_tokenizer or data_cfg.bleu_tokenizer
+        self.sequence_generator = None
+
+    @classmethod
+    def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
+        data_cfg = SignDataConfig(os.path.join(cfg.data, cfg.config_yaml))
+        dict_path = data_cfg.vocab_filename
+        if not os.path.isfile(dict_path):
+            raise FileNotFoundError(f"{dict_path}: target dictionary not found (config {data_cfg.path})")
+        tgt_dict = Dictionary.load(dict_path)
+        logger.info(f"target dictionary {dict_path}: {len(tgt_dict):,} types")
+        return cls(cfg, tgt_dict, data_cfg)
+
+    # ------------------------------------------------------------------ data
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        is_train_split = split.startswith("train")
+        self.datasets[split] = SignTranslationDatasetCreator.from_tsv(
+            self.cfg.data,
+            self.data_cfg,
+            split,
+            self.tgt_dict,
+            self.bpe,
+            is_train_split=is_train_split,
+            sampling_rate=1.0 if self.data_cfg.input_type == "features" else self.sampling_rate,
+            augment=not self.cfg.no_augment,
+            seed=self.cfg.seed,
+            tgt_lang_tag=self.lang_tag,
+        )
+
+    @property
+    def source_dictionary(self):
+        return None
+
+    @property
+    def target_dictionary(self):
+        return self.tgt_dict
+
+    def max_positions(self):
+        return self.cfg.max_source_frames, self.cfg.max_target_positions
+
+    def build_bpe(self, args):
+        bpe = self.data_cfg.bpe_tokenizer
+        if bpe is None:
+            return None
+        spm = bpe.get("sentencepiece_model")
+        if spm is not None and not os.path.isfile(spm):
+            raise FileNotFoundError(f"{spm}: sentencepiece model not found (config {self.data_cfg.path})")
+        logger.info(f"target subword model: {bpe}")
+        return encoders.build_bpe(Namespace(**bpe))
+
+    def build_tokenizer(self, args):
+        return None
+
+    # ----------------------------------------------------------------- model
+    def build_model(self, cfg, from_checkpoint=False):
+        # models skip loading pretrained parts (ResNet, stage 1, mBART) when a checkpoint follows
+        self.building_from_checkpoint = from_checkpoint
+        try:
+            model = super().build_model(cfg, from_checkpoint)
+        finally:
+            self.building_from_checkpoint = False
+        if self.cfg.eval_bleu:
+            gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
+            self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
+        return model
+
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
+        extra = dict(extra_gen_cls_kwargs or {})
+        if self.lang_tag_idx is not None:
+            strip = set(extra.get("symbols_to_strip_from_output") or set())
+            extra["symbols_to_strip_from_output"] = strip | {self.lang_tag_idx}
+        return super().build_generator(models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra, **kwargs)
+
+    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+        with torch.no_grad():
+            return generator.generate(
+                models,
+                sample,
+                prefix_tokens=prefix_tokens,
+                constraints=constraints,
+                bos_token=self.lang_tag_idx,
+            )
+
+    # -------------------------------------------------------------- training
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        loss, sample_size, logging_output = super().train_step(
+            sample, model, criterion, optimizer, update_num, ignore_grad
+        )
+        self._log_grad_norms(model, optimizer, sample_size)
+        return loss, sample_size, logging_output
+
+    @staticmethod
+    def _log_grad_norms(model, optimizer, sample_size):
+        """Per-module gradient L2 norms (paper Fig. 2), per sample-size unit, unscaled.
+
+        Logged as tensors: nothing synchronises with the device until the log interval.
+        """
+        groups_fn = getattr(model, "grad_norm_groups", None)
+        if groups_fn is None:
+            return
+        scale = 1.0
+        scaler = getattr(optimizer, "scaler", None)
+        if scaler is not None and getattr(scaler, "loss_scale", None):
+            scale = float(scaler.loss_scale)
+        denom = scale * max(float(sample_size), 1.0)
+        for name, params in groups_fn().items():
+            grads = [p.grad.detach().float() for p in params if p.grad is not None]
+            if not grads:
+                continue
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            metrics.log_scalar(f"gnorm_{name}", norm / denom, weight=1, priority=900, round=6)
+
+    # ------------------------------------------------------------ validation
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        if self.cfg.eval_bleu:
+            bleu = self._inference_with_bleu(self.sequence_generator, sample, model)
+            logging_output["_bleu_sys_len"] = bleu.sys_len
+            logging_output["_bleu_ref_len"] = bleu.ref_len
+            for i in range(EVAL_BLEU_ORDER):
+                logging_output[f"_bleu_counts_{i}"] = bleu.counts[i]
+                logging_output[f"_bleu_totals_{i}"] = bleu.totals[i]
+        return loss, sample_size, logging_output
+
+    def decode_tokens(self, tokens: torch.Tensor) -> str:
+        """Token ids -> detokenized text (eos / language tag stripped, subwords merged)."""
+        extra = {self.lang_tag_idx} if self.lang_tag_idx is not None else None
+        s = self.tgt_dict.string(tokens.int().cpu(), unk_string="<unk>", extra_symbols_to_ignore=extra)
+        return self.bpe.decode(s) if self.bpe is not None else s
+
+    def _inference_with_bleu(self, generator, sample, model):
+        import sacrebleu
+
+        gen_out = self.inference_step(generator, [model], sample)
+        hyps, refs = [], []
+        for i in range(len(gen_out)):
+            hyps.append(self.decode_tokens(gen_out[i][0]["tokens"]))
+            refs.append(self.decode_tokens(utils.strip_pad(sample["target"][i], self.tgt_dict.pad())))
+        if self.cfg.eval_bleu_print_samples:
+            logger.info("example hypothesis: " + hyps[0])
+            logger.info("example reference: " + refs[0])
+        return sacrebleu.corpus_bleu(hyps, [refs], tokenize=self.bleu_tokenizer)
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        if not self.cfg.eval_bleu:
+            return
+
+        def sum_logs(key):
+            result = sum(log.get(key, 0) for log in logging_outputs)
+            return result.cpu() if torch.is_tensor(result) else result
+
+        counts = [sum_logs(f"_bleu_counts_{i}") for i in range(EVAL_BLEU_ORDER)]
+        totals = [sum_logs(f"_bleu_totals_{i}") for i in range(EVAL_BLEU_ORDER)]
+        if max(totals) > 0:
+            metrics.log_scalar("_bleu_counts", np.array(counts))
+            metrics.log_scalar("_bleu_totals", np.array(totals))
+            metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
+            metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
+            metrics.log_derived("bleu", compute_bleu)
+
+
+def compute_bleu(meters) -> float:
+    from sacrebleu.metrics import BLEU
+
+    bleu = BLEU.compute_bleu(
+        correct=meters["_bleu_counts"].sum,
+        total=meters["_bleu_totals"].sum,
+        sys_len=int(meters["_bleu_sys_len"].sum),
+        ref_len=int(meters["_bleu_ref_len"].sum),
+        smooth_method="exp",
+    )
+    return round(bleu.score, 2)

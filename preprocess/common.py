@@ -1,0 +1,331 @@
+"""What every dataset preprocessor shares: validation, tokenizer, dictionary, manifests.
+
+A preprocessor parses its dataset's release layout into :class:`Sample` rows per split,
+then :func:`write_data_dir` validates every sample (the frame folder or video exists
+and decodes, frames are counted, targets are non-empty one-line UTF-8 text), trains or
+reuses the sentencepiece model, builds the fairseq dictionary and writes the data
+directory read by the ``sign_translation`` task::
+
+    OUT/{split}.tsv      id  video  n_frames  tgt_text  speaker  [start  end]
+    OUT/config.yaml      see flallm_plugin/data/data_cfg.py
+    OUT/spm.model        (or the reused sentencepiece model)
+    OUT/dict.txt         fairseq dictionary
+
+Everything is checked before anything is written, and each file is written to a
+temporary name and renamed, so a failed run never leaves a half-written directory.
+"""
+import argparse
+import csv
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import yaml
+from tqdm import tqdm
+
+from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
+from flallm_plugin.data.video_io import (
+    IMAGE_EXTENSIONS,
+    SignDataError,
+    count_frames,
+    list_frame_files,
+    read_image,
+    video_kind,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8"
+
+
+@dataclass
+class Sample(object):
+    id: str
+    video: str  # relative to the video root (or absolute)
+    tgt_text: str
+    speaker: str
+    where: str  # "FILE: line N" of the release annotation, for error messages
+    start: Optional[float] = None
+    end: Optional[float] = None
+    n_frames: int = 0
+
+
+def add_common_args(parser: argparse.ArgumentParser):
+    parser.add_argument("--data-root", required=True, help="directory holding the dataset's original release")
+    parser.add_argument("--out-dir", required=True, help="data directory to write (manifests, config, vocabulary)")
+    parser.add_argument("--spm-model", help="reuse this sentencepiece model (e.g. mBART's sentence.bpe.model)")
+    parser.add_argument("--dict", help="reuse this fairseq dictionary (e.g. a trimmed mBART dict.txt)")
+    parser.add_argument("--vocab-size", type=int, default=2000, help="sentencepiece vocabulary size (upper bound)")
+    parser.add_argument(
+        "--spm-type", default="unigram", choices=["unigram", "bpe", "char", "word"], help="sentencepiece model type"
+    )
+    parser.add_argument("--resize", type=int, default=256, help="frames are resized to RESIZE x RESIZE")
+    parser.add_argument("--crop", type=int, default=224, help="then cropped to CROP x CROP")
+    parser.add_argument("--sampling-rate", type=float, default=0.25, help="temporal sampling rate (paper: 0.25)")
+    parser.add_argument("--tgt-lang-tag", default=None, help="language tag for mBART targets, e.g. [de_DE]")
+    parser.add_argument(
+        "--verify-frames", action="store_true",
+        help="decode every frame image (default: check every file's signature and decode the first and last)",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="threads for counting/verifying frames")
+
+
+def check_text(text: str, where: str) -> str:
+    text = text.strip()
+    if not text:
+        raise SignDataError(f"{where}: empty target text")
+    if "\t" in text or "\n" in text or "\r" in text:
+        raise SignDataError(f"{where}: target text contains a tab or line break")
+    return text
+
+
+def read_text_lines(path: str) -> List[str]:
+    """A UTF-8 text file's lines; a clear error with the line number otherwise."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise SignDataError(f"{path}: line {line}: not valid UTF-8 ({e.reason})") from e
+    return text.splitlines()
+
+
+def read_delimited(path: str, delimiter: str, header: List[str]) -> List[Dict[str, str]]:
+    """Rows of a delimited annotation file with exactly ``header``; errors name file and line."""
+    lines = read_text_lines(path)
+    if not lines:
+        raise SignDataError(f"{path}: empty file (header {delimiter.join(header)} expected)")
+    reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+    got = [h.strip() for h in next(reader)]
+    missing = [h for h in header if h not in got]
+    if missing:
+        raise SignDataError(
+            f"{path}: line 1: header lacks column(s) {', '.join(missing)} "
+            f"(expected {delimiter.join(header)}, got {delimiter.join(got)})"
+        )
+    rows = []
+    for lineno, fields in enumerate(reader, start=2):
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        if len(fields) != len(got):
+            raise SignDataError(f"{path}: line {lineno}: {len(fields)} columns, expected {len(got)}")
+        row = {k: v.strip() for k, v in zip(got, fields)}
+        row["_where"] = f"{path}: line {lineno}"
+        rows.append(row)
+    return rows
+
+
+def _check_image_file(path: str, decode: bool):
+    if decode:
+        read_image(path)
+        return
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not (head.startswith(PNG_MAGIC) or head.startswith(JPEG_MAGIC)):
+        raise SignDataError(f"{path}: not a PNG/JPEG image (corrupt or wrong file)")
+
+
+def probe_sample(s: Sample, video_root: str, verify_frames: bool) -> int:
+    """Check a sample's source and return its frame count; errors name the annotation row."""
+    path = s.video if os.path.isabs(s.video) else os.path.join(video_root, s.video)
+    try:
+        kind = video_kind(path)
+        if kind == "frames":
+            files = list_frame_files(path)
+            for i, f in enumerate(files):
+                _check_image_file(f, decode=verify_frames or i in (0, len(files) - 1))
+            return len(files)
+        n = count_frames(path, s.start, s.end)
+        if n == 0:
+            raise SignDataError(f"{path}: video has no frames (empty, corrupt, or start/end outside the video)")
+        return n
+    except SignDataError as e:
+        raise SignDataError(f"{s.where}: {e}") from e
+
+
+def probe_all(splits: Dict[str, List[Sample]], video_root: str, verify_frames: bool, workers: int):
+    for split, samples in splits.items():
+        if not samples:
+            raise SignDataError(f"split {split!r} has no samples")
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            counts = list(
+                tqdm(
+                    pool.map(lambda s: probe_sample(s, video_root, verify_frames), samples),
+                    total=len(samples),
+                    desc=f"checking {split} videos",
+                    unit="video",
+                )
+            )
+        for s, n in zip(samples, counts):
+            s.n_frames = n
+
+
+def _atomic_write(path: str, write_fn):
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            write_fn(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _atomic_copy(src: str, dst: str):
+    if os.path.abspath(src) == os.path.abspath(dst):
+        return
+    d = os.path.dirname(os.path.abspath(dst))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def train_spm(texts: List[str], model_prefix: str, vocab_size: int, model_type: str):
+    import sentencepiece as spm
+
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
+        f.write("\n".join(texts) + "\n")
+        text_path = f.name
+    try:
+        spm.SentencePieceTrainer.train(
+            input=text_path,
+            model_prefix=model_prefix,
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=1.0,
+            hard_vocab_limit=False,
+            unk_id=3, bos_id=0, eos_id=2, pad_id=1,  # fairseq's special-symbol order
+            num_threads=1,
+            minloglevel=2,
+        )
+    finally:
+        os.unlink(text_path)
+
+
+def write_data_dir(
+    splits: Dict[str, List[Sample]],
+    video_root: str,
+    args: argparse.Namespace,
+    bleu_tokenizer: str = "13a",
+    train_split: str = "train",
+) -> Dict:
+    """Validate every split, then write the data directory (see the module docstring)."""
+    import sentencepiece as spm
+    from fairseq.data import Dictionary
+
+    t0 = time.time()
+    video_root = os.path.abspath(video_root)
+    sampling_stride(args.sampling_rate)  # validates
+    if args.crop > args.resize:
+        raise ValueError(f"--crop {args.crop} exceeds --resize {args.resize}")
+    for split, samples in splits.items():
+        seen = set()
+        for s in samples:
+            s.tgt_text = check_text(s.tgt_text, s.where)
+            if s.id in seen:
+                raise SignDataError(f"{s.where}: duplicate sample name {s.id!r} in split {split}")
+            seen.add(s.id)
+    if train_split not in splits:
+        raise SignDataError(f"no {train_split!r} split found")
+    probe_all(splits, video_root, args.verify_frames, args.workers)
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    train_texts = [s.tgt_text for s in splits[train_split]]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.spm_model:
+            if not os.path.isfile(args.spm_model):
+                raise FileNotFoundError(f"{args.spm_model}: sentencepiece model not found (--spm-model)")
+            spm_src = args.spm_model
+            spm_name = os.path.basename(args.spm_model)
+        else:
+            train_spm(train_texts, os.path.join(tmp, "spm"), args.vocab_size, args.spm_type)
+            spm_src, spm_name = os.path.join(tmp, "spm.model"), "spm.model"
+        sp = spm.SentencePieceProcessor(model_file=spm_src)
+        if args.dict:
+            if not os.path.isfile(args.dict):
+                raise FileNotFoundError(f"{args.dict}: dictionary not found (--dict)")
+            tgt_dict = Dictionary.load(args.dict)
+        else:
+            tgt_dict = Dictionary()
+            for i in range(sp.get_piece_size()):
+                if not (sp.is_control(i) or sp.is_unknown(i)):
+                    tgt_dict.add_symbol(sp.id_to_piece(i), n=1)
+        if args.tgt_lang_tag is not None and tgt_dict.index(args.tgt_lang_tag) == tgt_dict.unk():
+            raise SignDataError(f"--tgt-lang-tag {args.tgt_lang_tag} is not in the dictionary")
+        # out-of-vocabulary pieces (possible with a reused dictionary) are reported, not hidden
+        n_tok = n_unk = 0
+        for text in train_texts:
+            for piece in sp.encode(text, out_type=str):
+                n_tok += 1
+                n_unk += tgt_dict.index(piece) == tgt_dict.unk()
+        _atomic_copy(spm_src, os.path.join(args.out_dir, spm_name))
+        dict_path = os.path.join(args.out_dir, "dict.txt")
+        _atomic_write(dict_path, lambda f: tgt_dict.save(f))
+
+    for split, samples in splits.items():
+        has_clip = any(s.start is not None or s.end is not None for s in samples)
+        cols = ["id", "video", "n_frames", "tgt_text", "speaker"] + (["start", "end"] if has_clip else [])
+
+        def write_manifest(f, samples=samples, has_clip=has_clip, cols=cols):
+            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar=None, lineterminator="\n")
+            w.writerow(cols)
+            for s in samples:
+                row = [s.id, s.video, s.n_frames, s.tgt_text, s.speaker]
+                if has_clip:
+                    row += ["" if s.start is None else s.start, "" if s.end is None else s.end]
+                w.writerow(row)
+
+        _atomic_write(os.path.join(args.out_dir, f"{split}.tsv"), write_manifest)
+
+    config = {
+        "vocab_filename": "dict.txt",
+        "bpe_tokenizer": {"bpe": "sentencepiece", "sentencepiece_model": spm_name},
+        "video_root": video_root,
+        "input_type": "video",
+        "resize": args.resize,
+        "crop": args.crop,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "sampling_rate": args.sampling_rate,
+        "augmentation": dict(DEFAULT_AUGMENTATION),
+        "bleu_tokenizer": bleu_tokenizer,
+        "tgt_lang_tag": args.tgt_lang_tag,
+    }
+    _atomic_write(
+        os.path.join(args.out_dir, "config.yaml"), lambda f: yaml.safe_dump(config, f, sort_keys=False)
+    )
+    summary = {
+        "out_dir": args.out_dir,
+        "splits": {
+            k: {"rows": len(v), "frames": int(sum(s.n_frames for s in v))} for k, v in splits.items()
+        },
+        "vocab_size": len(tgt_dict),
+        "train_unk_rate": n_unk / max(n_tok, 1),
+        "seconds": round(time.time() - t0, 1),
+    }
+    print_summary(summary)
+    return summary
+
+
+def print_summary(summary: Dict):
+    print(f"wrote {summary['out_dir']}")
+    for split, v in summary["splits"].items():
+        mean = v["frames"] / max(v["rows"], 1)
+        print(f"  {split:<8} {v['rows']:>7,} rows  {v['frames']:>10,} frames  ({mean:.1f} per video)")
+    print(f"  vocabulary: {summary['vocab_size']:,} types (train <unk> rate {summary['train_unk_rate']:.2%})")
+    print(f"  took {summary['seconds']} s")
+
+
+__all__ = ["Sample", "add_common_args", "read_delimited", "read_text_lines", "write_data_dir", "IMAGE_EXTENSIONS"]

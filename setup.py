@@ -1,0 +1,31 @@
+"""flallm: FLa-LLM gloss-free sign language translation as a fairseq plugin."""
+from setuptools import find_packages, setup
+
+setup(
+    name="flallm_plugin",
+    version="0.1.0",
+    description=(
+        "FLa-LLM (factorized learning assisted with an LLM, LREC-COLING 2024) "
+        "for gloss-free sign language translation, as a fairseq --user-dir plugin"
+    ),
+    python_requires=">=3.10",
+    packages=find_packages(include=["flallm_plugin", "flallm_plugin.*", "preprocess", "preprocess.*"]),
+    install_requires=[
+        # torch/torchvision/ve-fairseq are installed by the Makefile (see requirements.txt)
+        "sentencepiece",
+        "opencv-python-headless",
+        "pyyaml",
+        "sacrebleu>=2.0",
+        "tqdm",
+    ],
+    extras_require={
+        "hf": ["transformers"],
+        "plot": ["matplotlib", "tensorboardX"],
+    },
+    entry_points={
+        "console_scripts": [
+            "flallm-extract-features = flallm_plugin.cli.extract_features:cli_main",
+            "flallm-score = flallm_plugin.cli.score:cli_main",
+        ],
+    },
+)
