@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""flallm-extract-features: cache the frozen visual encoder's features once.
+
+Stage 2 freezes the stage-1 visual encoder, so its features are the same every epoch.
+This runs it once over a data directory (eval mode, no augmentation, the stage-1
+temporal sampling) and writes a new data directory whose manifests point at ``.npy``
+features; ``sign_translation`` trains on it like on videos::
+
+    flallm-extract-features --data DATA --checkpoint stage1/checkpoint_best.pt --out-dir DATA_FEATS
+    fairseq-train DATA_FEATS --task sign_translation --arch sign_mbart_large ...
+
+OUT holds ``{split}.tsv``, ``config.yaml`` (``input_type: features``), the dictionary,
+the sentencepiece model and ``features/{split}/{id}.npy`` (N x C float arrays).
+"""
+import argparse
+import csv
+import logging
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+logger = logging.getLogger("flallm.extract_features")
+
+
+def get_parser():
+    p = argparse.ArgumentParser(prog="flallm-extract-features", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="data directory with video manifests (as for training)")
+    p.add_argument("--checkpoint", required=True, help="stage-1 (light_t) checkpoint")
+    p.add_argument("--out-dir", required=True, help="feature data directory to write")
+    p.add_argument("--splits", default="train,dev,test", help="comma-separated splits (missing ones are skipped)")
+    p.add_argument("--level", default="sign", choices=["sign", "frame", "light_t"],
+                   help="sign = temporal-module output (paper default), frame = ResNet output, "
+                        "light_t = the Light-T encoder's hidden states")
+    p.add_argument("--batch-size", type=int, default=8, help="videos per forward pass")
+    p.add_argument("--num-workers", type=int, default=2, help="data-loader workers decoding videos")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is available")
+    p.add_argument("--fp16", action="store_true", help="run the encoder in half precision (features saved as float32)")
+    p.add_argument("--tgt-lang-tag", default=None,
+                   help="write this target language tag into the new config.yaml (e.g. [de_DE] for stage 2)")
+    return p
+
+
+def _atomic_save_npy(path: str, arr: np.ndarray):
+    tmp = path + ".tmp.npy"
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+
+
+def extract(args) -> dict:
+    import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
+    from fairseq import checkpoint_utils, utils
+
+    from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+
+    use_cuda = torch.cuda.is_available() and not args.cpu
+    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
+        [args.checkpoint], arg_overrides={"data": os.path.abspath(args.data)}
+    )
+    model = models[0]
+    if args.fp16:
+        model.half()
+    if use_cuda:
+        model.cuda()
+    model.eval()
+    encoder = model.encoder
+    data_cfg = task.data_cfg
+    if data_cfg.input_type != "video":
+        raise ValueError(f"{data_cfg.path}: input_type is {data_cfg.input_type!r}; features need video input")
+    os.makedirs(os.path.join(args.out_dir, "features"), exist_ok=True)
+    summary, feat_dim = {}, None
+    for split in [s for s in args.splits.split(",") if s]:
+        if not os.path.isfile(os.path.join(args.data, f"{split}.tsv")):
+            logger.warning(f"{split}.tsv not found in {args.data}: split skipped")
+            continue
+        dataset = SignTranslationDatasetCreator.from_tsv(
+            args.data, data_cfg, split, task.target_dictionary, task.bpe, is_train_split=False,
+            sampling_rate=task.sampling_rate, augment=False, seed=cfg.common.seed,
+        )
+        feat_dir = os.path.join(args.out_dir, "features", split)
+        os.makedirs(feat_dir, exist_ok=True)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=args.batch_size, shuffle=False, collate_fn=dataset.collater,
+            num_workers=args.num_workers,
+        )
+        rows, t0 = [], time.time()
+        with torch.no_grad():
+            for sample in tqdm(loader, desc=f"extracting {split}", unit="batch"):
+                sample = utils.move_to_cuda(sample) if use_cuda else sample
+                src, lengths = sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]
+                if args.level == "light_t":
+                    out = encoder(src, lengths)
+                    feats = out["encoder_out"][0].transpose(0, 1)
+                    n = (~out["encoder_padding_mask"][0]).sum(1)
+                else:
+                    feats, n = encoder.visual(src, lengths, level=args.level)
+                feats = feats.float().cpu().numpy()
+                for b, idx in enumerate(sample["id"].tolist()):
+                    sid = dataset.ids[idx]
+                    if "/" in sid or sid.startswith("."):
+                        raise ValueError(f"{dataset.where(idx)}: id {sid!r} cannot be used as a file name")
+                    arr = np.ascontiguousarray(feats[b, : int(n[b])])
+                    feat_dim = arr.shape[1]
+                    rel = os.path.join("features", split, sid + ".npy")
+                    _atomic_save_npy(os.path.join(args.out_dir, rel), arr)
+                    rows.append((idx, [sid, rel, arr.shape[0], dataset.tgt_texts[idx], dataset.speakers[idx]]))
+        rows.sort()
+        tmp = os.path.join(args.out_dir, f".{split}.tsv.tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n")
+            w.writerow(["id", "video", "n_frames", "tgt_text", "speaker"])
+            for _, r in rows:
+                w.writerow(r)
+        os.replace(tmp, os.path.join(args.out_dir, f"{split}.tsv"))
+        summary[split] = {"rows": len(rows), "seconds": round(time.time() - t0, 1)}
+
+    # vocabulary and subword model travel with the features; the config says what they are
+    config = dict(data_cfg.config)
+    for key in ("vocab_filename",):
+        src = data_cfg._abs(config.get(key, "dict.txt"))
+        shutil.copyfile(src, os.path.join(args.out_dir, os.path.basename(src)))
+        config[key] = os.path.basename(src)
+    bpe = data_cfg.bpe_tokenizer
+    if bpe and bpe.get("sentencepiece_model"):
+        shutil.copyfile(bpe["sentencepiece_model"], os.path.join(args.out_dir, os.path.basename(bpe["sentencepiece_model"])))
+        config["bpe_tokenizer"] = dict(bpe, sentencepiece_model=os.path.basename(bpe["sentencepiece_model"]))
+    config.update({
+        "video_root": ".",
+        "input_type": "features",
+        "feature_level": args.level,
+        "feature_dim": int(feat_dim) if feat_dim is not None else None,
+        "sampling_rate": 1.0,
+        "source_sampling_rate": task.sampling_rate,
+        "extracted_from": os.path.abspath(args.checkpoint),
+    })
+    if args.tgt_lang_tag is not None:
+        config["tgt_lang_tag"] = args.tgt_lang_tag
+    tmp = os.path.join(args.out_dir, ".config.yaml.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    os.replace(tmp, os.path.join(args.out_dir, "config.yaml"))
+    for split, v in summary.items():
+        print(f"{split}: {v['rows']} videos -> {args.out_dir}/features/{split} ({v['seconds']} s)")
+    print(f"feature level {args.level}, dim {feat_dim}; config: {os.path.join(args.out_dir, 'config.yaml')}")
+    return summary
+
+
+def cli_main(argv=None):
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO, stream=sys.stdout)
+    args = get_parser().parse_args(argv)
+    extract(args)
+
+
+if __name__ == "__main__":
+    cli_main()
