@@ -8,6 +8,7 @@ nothing that can run code. A checkpoint whose pickle names anything else (``os.s
 """
 import argparse
 import os
+import re
 
 import numpy as np
 import torch
@@ -44,11 +45,14 @@ def safe_torch_load(path: str, map_location="cpu"):
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # re-raised with the file and the reason, never swallowed
         msg = str(e)
-        if "Weights only load failed" in msg or "Unsupported global" in msg:
+        if "Unsupported global" in msg or "GLOBAL" in msg:
+            m = re.search(r"GLOBAL (\S+)", msg)
+            detail = f"it imports {m.group(1)}" if m else msg.strip().splitlines()[-1]
             raise UnsafeCheckpointError(
                 f"{path}: refused to load: its pickle references code outside the allowlist "
                 f"({', '.join(c.__module__ + '.' + c.__qualname__ for c in FAIRSEQ_CHECKPOINT_GLOBALS)} and "
-                f"torch's own types); a checkpoint that would run code is never loaded. Details: "
-                f"{msg.splitlines()[-1] if msg else type(e).__name__}"
+                f"torch's own types); a checkpoint that would run code is never loaded. Details: {detail}"
             ) from e
-        raise
+        m = re.search(r"WeightsUnpickler error:\s*(.+)", msg)
+        detail = m.group(1).strip() if m else msg.strip().splitlines()[-1]
+        raise RuntimeError(f"{path}: cannot read checkpoint (corrupt, truncated or not a torch file): {detail}") from e
