@@ -279,7 +279,7 @@ def write_data_dir(
         cols = ["id", "video", "n_frames", "tgt_text", "speaker"] + (["start", "end"] if has_clip else [])
 
         def write_manifest(f, samples=samples, has_clip=has_clip, cols=cols):
-            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar=None, lineterminator="\n")
+            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None, lineterminator="\n")
             w.writerow(cols)
             for s in samples:
                 row = [s.id, s.video, s.n_frames, s.tgt_text, s.speaker]

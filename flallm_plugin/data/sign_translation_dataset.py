@@ -111,7 +111,10 @@ class SignTranslationDataset(FairseqDataset):
         self.starts = starts or [None] * self.n_samples
         self.ends = ends or [None] * self.n_samples
         self.tgt_dict, self.bpe = tgt_dict, bpe
-        self.seed, self.epoch, self.shuffle = seed, 1, shuffle
+        self.seed, self.shuffle = seed, shuffle
+        # the epoch lives in shared memory: fairseq keeps data-loader workers alive across
+        # epochs, and each epoch must still draw new sampling phases and augmentations
+        self._epoch = torch.ones(1, dtype=torch.long).share_memory_()
         self.manifest = manifest or split
         self.lines = lines or list(range(2, self.n_samples + 2))
         self.features = cfg.input_type == "features"
@@ -154,8 +157,12 @@ class SignTranslationDataset(FairseqDataset):
         return tokens
 
     # ------------------------------------------------------------------ items
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
     def set_epoch(self, epoch):
-        self.epoch = epoch
+        self._epoch[0] = epoch
 
     def _load_source(self, index: int) -> torch.Tensor:
         path = self.video_paths[index]

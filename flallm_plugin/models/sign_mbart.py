@@ -165,7 +165,10 @@ class SignMBARTModel(BARTModel):
                     f"--adapter-input is {level!r}; extract features at that level or train on raw video"
                 )
         decoder = cls.build_decoder(args, tgt_dict, embed_tokens)
-        model = cls(args, encoder, decoder)  # BARTModel re-initialises Linear/Embedding (BERT init)
+        model = cls(args, encoder, decoder)  # BARTModel re-initialises Linear/Embedding (BERT init) ...
+        for m in model.encoder.adapter.modules():  # ... but the adapter keeps nn.Linear's default init, as in
+            if isinstance(m, nn.Linear):  # stage 1: N(0, 0.02) would make its output vanish next to mBART's
+                m.reset_parameters()  # position embeddings and starve the visual signal
         for p in model.encoder.adapter.parameters():
             p.param_group = "adapter"  # its own learning rate with --optimizer param_group_adam
         if not from_ckpt:
