@@ -55,7 +55,7 @@ class Sample(object):
 
 def add_common_args(parser: argparse.ArgumentParser):
     parser.add_argument("--data-root", required=True, help="directory holding the dataset's original release")
-    parser.add_argument("--out-dir", required=True, help="data directory to write (manifests, config, vocabulary)")
+    parser.add_argument("--out-dir", help="data directory to write (manifests, config, vocabulary); required unless --export-train-text")
     parser.add_argument("--spm-model", help="reuse this sentencepiece model (e.g. mBART's sentence.bpe.model)")
     parser.add_argument("--dict", help="reuse this fairseq dictionary (e.g. a trimmed mBART dict.txt)")
     parser.add_argument("--vocab-size", type=int, default=2000, help="sentencepiece vocabulary size (upper bound)")
@@ -71,6 +71,10 @@ def add_common_args(parser: argparse.ArgumentParser):
         help="decode every frame image (default: check every file's signature and decode the first and last)",
     )
     parser.add_argument("--workers", type=int, default=4, help="threads for counting/verifying frames")
+    parser.add_argument(
+        "--export-train-text", metavar="FILE",
+        help="only write the training targets, one per line, to FILE and stop (input of trim_mbart.py)",
+    )
 
 
 def check_text(text: str, where: str) -> str:
@@ -226,6 +230,15 @@ def write_data_dir(
     from fairseq.data import Dictionary
 
     t0 = time.time()
+    if getattr(args, "export_train_text", None):
+        if train_split not in splits:
+            raise SignDataError(f"no {train_split!r} split found")
+        texts = [check_text(s.tgt_text, s.where) for s in splits[train_split]]
+        _atomic_write(args.export_train_text, lambda f: f.write("\n".join(texts) + "\n"))
+        print(f"wrote {len(texts):,} training targets to {args.export_train_text}")
+        return {"train_text": args.export_train_text, "rows": len(texts)}
+    if not args.out_dir:
+        raise ValueError("--out-dir is required (unless --export-train-text)")
     video_root = os.path.abspath(video_root)
     sampling_stride(args.sampling_rate)  # validates
     if args.crop > args.resize:
@@ -299,7 +312,8 @@ def write_data_dir(
         "mean": IMAGENET_MEAN,
         "std": IMAGENET_STD,
         "sampling_rate": args.sampling_rate,
-        "augmentation": dict(DEFAULT_AUGMENTATION),
+        # GFSLT-VLP translates by +-10 px at 224 px: scale it with the crop size
+        "augmentation": dict(DEFAULT_AUGMENTATION, translate=round(DEFAULT_AUGMENTATION["translate"] * args.crop / 224, 2)),
         "bleu_tokenizer": bleu_tokenizer,
         "tgt_lang_tag": args.tgt_lang_tag,
     }

@@ -62,9 +62,13 @@ def build_resnet18(weights: Optional[str]) -> nn.Module:
             state = state["state_dict"]
         if not isinstance(state, dict):
             raise ValueError(f"{path}: expected a ResNet-18 state dict, got {type(state).__name__}")
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("fc.")]
-        unexpected = [k for k in unexpected if not k.startswith("fc.")]
+        # the classifier is dropped: a ResNet-18 trained for any number of classes is fine
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        net.fc = nn.Identity()
+        try:
+            missing, unexpected = net.load_state_dict(state, strict=False)
+        except RuntimeError as e:  # shape mismatches: another network
+            raise ValueError(f"{path}: not a torchvision ResNet-18 state dict ({e})") from e
         if missing or unexpected:
             raise ValueError(
                 f"{path}: not a torchvision ResNet-18 state dict (missing keys: {missing[:5]}"

@@ -109,7 +109,9 @@ class SignTranslationTask(FairseqTask):
 
     # ------------------------------------------------------------------ data
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        is_train_split = split.startswith("train")
+        # training-time sampling and augmentation only when training: fairseq-generate passes
+        # task_cfg, so decoding a train split (e.g. to check overfitting) sees eval-mode frames
+        is_train_split = split.startswith("train") and kwargs.get("task_cfg") is None
         self.datasets[split] = SignTranslationDatasetCreator.from_tsv(
             self.cfg.data,
             self.data_cfg,
