@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 import yaml
 from tqdm import tqdm
 
+from flallm_plugin.data.text_io import read_table, read_utf8_lines
 from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
 from flallm_plugin.data.video_io import (
     IMAGE_EXTENSIONS,
@@ -88,40 +89,14 @@ def check_text(text: str, where: str) -> str:
 
 def read_text_lines(path: str) -> List[str]:
     """A UTF-8 text file's lines; a clear error with the line number otherwise."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: file not found")
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise SignDataError(f"{path}: line {line}: not valid UTF-8 ({e.reason})") from e
-    return text.splitlines()
+    return read_utf8_lines(path)
 
 
 def read_delimited(path: str, delimiter: str, header: List[str]) -> List[Dict[str, str]]:
-    """Rows of a delimited annotation file with exactly ``header``; errors name file and line."""
-    lines = read_text_lines(path)
-    if not lines:
-        raise SignDataError(f"{path}: empty file (header {delimiter.join(header)} expected)")
-    reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
-    got = [h.strip() for h in next(reader)]
-    missing = [h for h in header if h not in got]
-    if missing:
-        raise SignDataError(
-            f"{path}: line 1: header lacks column(s) {', '.join(missing)} "
-            f"(expected {delimiter.join(header)}, got {delimiter.join(got)})"
-        )
-    rows = []
-    for lineno, fields in enumerate(reader, start=2):
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue
-        if len(fields) != len(got):
-            raise SignDataError(f"{path}: line {lineno}: {len(fields)} columns, expected {len(got)}")
-        row = {k: v.strip() for k, v in zip(got, fields)}
-        row["_where"] = f"{path}: line {lineno}"
-        rows.append(row)
+    """Rows of a delimited annotation file with ``header``; errors name the file and the line."""
+    rows = read_table(path, delimiter, header, strip=True)[1]
+    for row in rows:
+        row["_where"] = f"{path}: line {row.pop('_line')}"
     return rows
 
 

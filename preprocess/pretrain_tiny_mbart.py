@@ -39,6 +39,8 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from flallm_plugin.data.text_io import read_utf8_lines  # noqa: E402
+
 # sentencepiece ids 0..2 (unk, <s>, </s>) are fairseq's specials; its regular pieces start
 # at 3 and fairseq id = sentencepiece id + 1 (fairseq also has <pad> at 1).
 SPM_FIRST_REGULAR_ID = 3
@@ -88,18 +90,8 @@ def _run(cmd, log_path, what, done_marker=None):
 
 def read_text_lines(path):
     """Non-empty, stripped lines of a UTF-8 text file (clear errors naming the file)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: text file not found")
-    lines = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}: line {lineno} is not valid UTF-8 ({e.reason})") from e
-            line = line.strip()
-            if line:
-                lines.append(line)
+    lines = [line.strip() for line in read_utf8_lines(path, "text file")]
+    lines = [line for line in lines if line]
     if not lines:
         raise ValueError(f"{path}: the text file is empty (no non-blank line)")
     return lines

@@ -35,6 +35,8 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from flallm_plugin.data.text_io import read_utf8_lines  # noqa: E402
+
 # mbart.cc25's languages in release order (the order of its language-tag rows).
 MBART_CC25_LANGS = (
     "ar_AR,cs_CZ,de_DE,en_XX,es_XX,et_EE,fi_FI,fr_XX,gu_IN,hi_IN,it_IT,ja_XX,kk_KZ,ko_KR,"
@@ -83,15 +85,11 @@ def read_dict_lines(path):
 def read_train_text(path):
     """Non-empty lines of a UTF-8 text file; errors name the file (and the line)."""
     _require_file(path, "training text")
-    lines = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise TrimError(f"{path}: line {lineno} is not valid UTF-8 ({e.reason})") from e
-            if line:
-                lines.append(line)
+    try:
+        lines = [line.strip() for line in read_utf8_lines(path, "training text")]
+    except ValueError as e:
+        raise TrimError(str(e)) from e
+    lines = [line for line in lines if line]
     if not lines:
         raise TrimError(f"{path}: training text is empty (no non-blank line)")
     return lines

@@ -10,7 +10,6 @@ file or, for cached features, a ``.npy`` array (frames x dim). Items are uint8 v
 (T x H x W x 3) or float32 features (T x C); ``size``/``num_tokens`` count sampled
 frames so that ``--max-tokens`` is a frame budget.
 """
-import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import torch
 from fairseq.data import Dictionary, FairseqDataset, data_utils
 
 from flallm_plugin.data.data_cfg import SignDataConfig, sampling_stride
+from flallm_plugin.data.text_io import read_table
 from flallm_plugin.data.transforms import ClipTransform
 from flallm_plugin.data.video_io import (
     SignDataError,
@@ -44,38 +44,8 @@ class SignTranslationDatasetItem(object):
 
 
 def read_manifest(path: str) -> List[Dict[str, str]]:
-    """Rows of a ``{split}.tsv`` manifest, with one clear error per bad row."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: manifest not found")
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise SignDataError(f"{path}: line {line}: not valid UTF-8 ({e.reason})") from e
-    lines = text.splitlines()
-    if not lines:
-        raise SignDataError(f"{path}: manifest is empty (a header line is required)")
-    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    header = next(reader)
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise SignDataError(
-            f"{path}: line 1: header lacks column(s) {', '.join(missing)} "
-            f"(required: {', '.join(REQUIRED_COLUMNS)}; got: {', '.join(header)})"
-        )
-    rows = []
-    for lineno, fields in enumerate(reader, start=2):
-        if len(fields) == 0:
-            continue
-        if len(fields) != len(header):
-            raise SignDataError(
-                f"{path}: line {lineno}: {len(fields)} columns, expected {len(header)} "
-                f"({', '.join(header)})"
-            )
-        rows.append(dict(zip(header, fields), _line=lineno))
-    return rows
+    """Rows of a ``{split}.tsv`` manifest (each with ``_line``), with one clear error per bad row."""
+    return read_table(path, "\t", REQUIRED_COLUMNS, what="manifest")[1]
 
 
 class SignTranslationDataset(FairseqDataset):
