@@ -250,16 +250,22 @@ class SignTranslationTask(FairseqTask):
 
         counts = [sum_logs(f"_bleu_counts_{i}") for i in range(EVAL_BLEU_ORDER)]
         totals = [sum_logs(f"_bleu_totals_{i}") for i in range(EVAL_BLEU_ORDER)]
-        if max(totals) > 0:
-            metrics.log_scalar("_bleu_counts", np.array(counts))
-            metrics.log_scalar("_bleu_totals", np.array(totals))
-            metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
-            metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
-            metrics.log_derived("bleu", compute_bleu)
+        if not any(f"_bleu_totals_{i}" in log for log in logging_outputs for i in range(EVAL_BLEU_ORDER)):
+            return  # training-step outputs
+        # logged even when no hypothesis has a token (an untrained model): BLEU is then 0, and
+        # --best-checkpoint-metric bleu always finds its value
+        metrics.log_scalar("_bleu_counts", np.array(counts))
+        metrics.log_scalar("_bleu_totals", np.array(totals))
+        metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
+        metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
+        metrics.log_derived("bleu", compute_bleu)
 
 
 def compute_bleu(meters) -> float:
     from sacrebleu.metrics import BLEU
+
+    if max(meters["_bleu_totals"].sum) == 0 or int(meters["_bleu_ref_len"].sum) == 0:
+        return 0.0
 
     bleu = BLEU.compute_bleu(
         correct=meters["_bleu_counts"].sum,
