@@ -66,7 +66,8 @@ def pipeline(tmp_path_factory):
     ckpt1 = str(root / "ckpt1")
     run([os.path.join(BIN, "fairseq-train"), data, *COMMON, "--arch", "light_t_tiny", "--visual-backbone-weights",
          "none", "--criterion", "label_smoothed_cross_entropy",
-         "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-epoch", "3", "--batch-size", "3",
+         "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-epoch", "10", "--batch-size", "3",
+         "--no-augment",
          "--save-dir", ckpt1, "--no-epoch-checkpoints", "--disable-validation"])
     feats = str(root / "feats")
     run([os.path.join(BIN, "flallm-extract-features"), "--data", data, "--checkpoint",
@@ -77,7 +78,7 @@ def pipeline(tmp_path_factory):
                      "--pretrained-mbart", os.path.join(trimmed, "model.pt"),
                      "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
                      "--optimizer", "param_group_adam", "--lr", "5e-3", "--group-lr", '{"adapter": 3e-2}',
-                     "--lr-scheduler", "cosine", "--max-update", "300", "--batch-size", "6", "--dropout", "0.0",
+                     "--lr-scheduler", "cosine", "--max-update", "600", "--batch-size", "6", "--dropout", "0.0",
                      "--save-dir", ckpt2, "--no-epoch-checkpoints", "--disable-validation",
                      "--log-format", "simple", "--log-interval", "10"])
     gen = run([os.path.join(BIN, "fairseq-generate"), feats, *COMMON, "--gen-subset", "train", "--path",
