@@ -6,7 +6,7 @@ replaced by adapter outputs. Stage 1 (Light-T) uses it with the VL-Adapter, stag
 with the LLM-Adapter in front of mBART's encoder; any fairseq encoder-decoder can use it.
 """
 import logging
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
