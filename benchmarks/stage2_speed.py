@@ -24,13 +24,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-def make_data_dir(root, vocab):
+def make_data_dir(root, vocab, input_type="video"):
     """A minimal data directory (dictionary + config) so the task can be set up."""
+    os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "dict.txt"), "w", encoding="utf-8") as f:
         for i in range(vocab - 4):
             f.write(f"w{i} 1\n")
     with open(os.path.join(root, "config.yaml"), "w", encoding="utf-8") as f:
-        f.write("vocab_filename: dict.txt\n")
+        f.write(f"vocab_filename: dict.txt\ninput_type: {input_type}\nfeature_level: sign\n")
     return root
 
 
@@ -54,17 +55,21 @@ def main():
 
     torch.manual_seed(0)
     tmp = tempfile.mkdtemp()
-    make_data_dir(tmp, args.vocab)
-    parser = options.get_training_parser()
-    margs = options.parse_args_and_arch(parser, [
-        tmp, "--user-dir", os.path.join(REPO, "flallm_plugin"), "--task", "sign_translation", "--arch", args.arch,
-        "--pretrained-mbart", "none", "--load-visual-encoder-from", "none", "--visual-backbone-weights", "none",
-        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
-    ] + (["--cpu"] if args.device == "cpu" else []))
-    task = tasks.setup_task(margs)
-    model = task.build_model(margs).to(args.device)
-    criterion = task.build_criterion(margs).to(args.device)
-    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=1e-5)
+
+    def build(input_type):
+        data = make_data_dir(os.path.join(tmp, input_type), args.vocab, input_type)
+        margs = options.parse_args_and_arch(options.get_training_parser(), [
+            data, "--user-dir", os.path.join(REPO, "flallm_plugin"), "--task", "sign_translation", "--arch",
+            args.arch, "--pretrained-mbart", "none", "--load-visual-encoder-from", "none",
+            "--visual-backbone-weights", "none", "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
+        ] + (["--cpu"] if args.device == "cpu" else []))
+        task = tasks.setup_task(margs)
+        return task.build_model(margs).to(args.device), task.build_criterion(margs).to(args.device)
+
+    # the same weights, one model reading videos and one reading cached sign-wise features
+    model, criterion = build("video")
+    feat_model, _ = build("features")
+    feat_model.load_state_dict(model.state_dict())
 
     n = int(np.ceil(args.frames * args.sampling_rate))
     B, T = args.batch_size, args.target_len
@@ -84,21 +89,19 @@ def main():
             "target": tgt, "ntokens": B * T, "nsentences": B,
         }
 
-    def step(sample):
-        model.train()
-        if src_is_features(sample):
-            model.encoder.cached_feature_level = "sign"
-        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.amp and args.device == "cuda"):
-            loss, _, _ = criterion(model, sample)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    optimizers = {m: torch.optim.Adam([q for q in m.parameters() if q.requires_grad], lr=1e-5)
+                  for m in (model, feat_model)}
 
-    def src_is_features(sample):
-        return sample["net_input"]["src_tokens"].dim() == 3
+    def step(m, sample):
+        m.train()
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.amp and args.device == "cuda"):
+            loss, _, _ = criterion(m, sample)
+        optimizers[m].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers[m].step()
 
     rows = []
-    for name, sample in samples.items():
+    for (name, sample), m in zip(samples.items(), (model, feat_model)):
         # what a training step moves to the device: uint8 frames or float features
         moved = {k: v for k, v in sample.items()}
         dev_sample = {
@@ -106,13 +109,13 @@ def main():
             "target": sample["target"].to(args.device), "ntokens": sample["ntokens"], "nsentences": B,
         }
         for _ in range(args.warmup):
-            step(dev_sample)
+            step(m, dev_sample)
         times = []
         for _ in range(args.updates):
             if args.device == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            step(dev_sample)
+            step(m, dev_sample)
             if args.device == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)

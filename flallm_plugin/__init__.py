@@ -8,4 +8,4 @@ their architectures, and the ``rouge_l`` / ``sign_eval`` scorers, and allowlists
 __version__ = "0.1.0"
 
 from flallm_plugin import checkpoint_safety  # noqa: F401  (first: allowlist before any load)
-from flallm_plugin import cli_help, data, models, optim, scoring, tasks  # noqa: F401
+from flallm_plugin import data, models, optim, scoring, tasks  # noqa: F401

@@ -37,6 +37,22 @@ class UnsafeCheckpointError(RuntimeError):
     """A checkpoint whose pickle would import or call something outside the allowlist."""
 
 
+def explain_load_error(path: str, e: Exception) -> Exception:
+    """The error to raise for a checkpoint ``path`` that torch refused or could not read."""
+    msg = str(e)
+    if "Unsupported global" in msg or "GLOBAL" in msg:
+        m = re.search(r"GLOBAL (\S+)", msg)
+        detail = f"it imports {m.group(1)}" if m else msg.strip().splitlines()[-1]
+        return UnsafeCheckpointError(
+            f"{path}: refused to load: its pickle references code outside the allowlist "
+            f"({', '.join(c.__module__ + '.' + c.__qualname__ for c in FAIRSEQ_CHECKPOINT_GLOBALS)} and "
+            f"torch's own types); a checkpoint that would run code is never loaded. Details: {detail}"
+        )
+    m = re.search(r"WeightsUnpickler error:\s*(.+)", msg)
+    detail = m.group(1).strip() if m else msg.strip().splitlines()[-1]
+    return RuntimeError(f"{path}: cannot read checkpoint (corrupt, truncated or not a torch file): {detail}")
+
+
 def safe_torch_load(path: str, map_location="cpu"):
     """``torch.load(path, weights_only=True)`` with a clear error for unsafe or broken files."""
     if not os.path.isfile(path):
@@ -44,15 +60,22 @@ def safe_torch_load(path: str, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # re-raised with the file and the reason, never swallowed
-        msg = str(e)
-        if "Unsupported global" in msg or "GLOBAL" in msg:
-            m = re.search(r"GLOBAL (\S+)", msg)
-            detail = f"it imports {m.group(1)}" if m else msg.strip().splitlines()[-1]
-            raise UnsafeCheckpointError(
-                f"{path}: refused to load: its pickle references code outside the allowlist "
-                f"({', '.join(c.__module__ + '.' + c.__qualname__ for c in FAIRSEQ_CHECKPOINT_GLOBALS)} and "
-                f"torch's own types); a checkpoint that would run code is never loaded. Details: {detail}"
-            ) from e
-        m = re.search(r"WeightsUnpickler error:\s*(.+)", msg)
-        detail = m.group(1).strip() if m else msg.strip().splitlines()[-1]
-        raise RuntimeError(f"{path}: cannot read checkpoint (corrupt, truncated or not a torch file): {detail}") from e
+        raise explain_load_error(path, e) from e
+
+
+def load_fairseq_checkpoint(path: str):
+    """fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` (``weights_only`` loading, old
+    ``args`` upgraded to ``cfg``), with errors that name the file."""
+    from fairseq import checkpoint_utils
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        state = checkpoint_utils.load_checkpoint_to_cpu(path)
+    except KeyError as e:  # fairseq's upgrade of an incomplete checkpoint dict
+        raise ValueError(f"{path}: not a fairseq checkpoint (fairseq's checkpoint upgrade found no {e} entry)") from e
+    except Exception as e:  # re-raised with the file and the reason, never swallowed
+        raise explain_load_error(path, e) from e
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' entry)")
+    return state

@@ -27,7 +27,7 @@ from fairseq import checkpoint_utils, options, tasks
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from flallm_plugin.checkpoint_safety import UnsafeCheckpointError, safe_torch_load
 from flallm_plugin.models.light_t import PAPER_PARAMS
-from flallm_plugin.models.visual_encoder import VisualEncoder, build_resnet18, lengths_to_mask
+from flallm_plugin.models.visual_encoder import VisualEncoder, build_resnet18, lengths_to_mask, load_resnet18_weights
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = str(REPO / "flallm_plugin")
@@ -379,7 +379,7 @@ def test_padding_never_reaches_cnn_in_training_mode(data_dir):
 
 
 def test_temporal_valid_too_short_video_is_a_clear_error():
-    visual = VisualEncoder(backbone_weights=None, temporal_spec="K5,P2,K5,P2", temporal_padding="valid").eval()
+    visual = VisualEncoder(temporal_spec="K5,P2,K5,P2", temporal_padding="valid").eval()
     src, lens = random_videos([5, 20])
     with pytest.raises(ValueError, match="too short"):
         with torch.no_grad():
@@ -460,8 +460,14 @@ def test_missing_backbone_weights_file_cli(data_dir, tmp_path):
 def test_imagenet_weights_are_never_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     with pytest.raises(FileNotFoundError, match="resnet18-f37072fd.pth"):
-        build_resnet18("imagenet")
+        load_resnet18_weights(build_resnet18(), "imagenet")
     assert not (tmp_path / "torch_home").exists() or not any((tmp_path / "torch_home").rglob("*.pth"))
+
+
+def _loaded_resnet18(path):
+    net = build_resnet18()
+    assert load_resnet18_weights(net, path) == path
+    return net
 
 
 def _not_resnet18(kind):
@@ -481,7 +487,7 @@ def test_wrong_backbone_state_dict_is_a_clear_error(tmp_path, kind):
     path = tmp_path / f"{kind}.pth"
     torch.save(_not_resnet18(kind), str(path))
     with pytest.raises((ValueError, RuntimeError)) as e:
-        build_resnet18(str(path))
+        _loaded_resnet18(str(path))
     msg = str(e.value)
     # the error names the file and says what was expected
     assert str(path) in msg and "ResNet-18" in msg, msg
@@ -496,7 +502,7 @@ def test_torchvision_resnet18_weights_load_bit_exactly(tmp_path, data_dir):
                 buf.copy_(torch.rand_like(buf) + 0.5)
     path = tmp_path / "resnet18-f37072fd.pth"
     torch.save(ref.state_dict(), str(path))
-    net = build_resnet18(str(path))
+    net = _loaded_resnet18(str(path))
     got = net.state_dict()
     expected = {k: v for k, v in ref.state_dict().items() if not k.startswith("fc.")}
     assert set(got) == set(expected)
@@ -515,7 +521,7 @@ def test_resnet18_with_another_classifier_head_loads(tmp_path):
     ref = torchvision.models.resnet18(weights=None, num_classes=10)
     path = tmp_path / "resnet18_10cls.pth"
     torch.save(ref.state_dict(), str(path))
-    net = build_resnet18(str(path))
+    net = _loaded_resnet18(str(path))
     got = net.state_dict()
     for k, v in ref.state_dict().items():
         if not k.startswith("fc."):

@@ -403,12 +403,21 @@ def test_fairseq_train_usage_lists_task_options(phoenix):
         assert opt in usage, opt
 
 
-def test_fairseq_train_help_lists_task_options():
-    proc = _fairseq_train("--user-dir", "flallm_plugin", "--task", "sign_translation", "--help")
+def test_flallm_help_lists_task_and_model_options():
+    """fairseq parses --help before adding task/model options; flallm-help prints the full parser."""
+    proc = subprocess.run([sys.executable, "-m", "flallm_plugin.cli.help", "train", "--task", "sign_translation",
+                           "--arch", "light_t"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "rouge_l" in proc.stdout  # the plugin was imported (its scorers are listed)
-    for opt in TASK_OPTIONS:
+    assert "usage: fairseq-train" in proc.stdout
+    assert "rouge_l" in proc.stdout  # the plugin's scorers are registered
+    for opt in list(TASK_OPTIONS) + ["--temporal-spec", "--vl-adapter-hidden-dim", "--no-scale-visual-input"]:
         assert opt in proc.stdout, opt
+
+
+def test_plugin_import_leaves_fairseq_functions_unchanged():
+    from fairseq import options
+
+    assert options.parse_args_and_arch.__module__ == "fairseq.options"
 
 
 # ------------------------------------------------------------------- PHOENIX bad input

@@ -103,7 +103,7 @@ def test_cached_features_equal_raw_video_forward(stage1):
     raw = task.dataset("dev")
     raw_batch = raw.collater([raw[i] for i in range(len(raw))])
     fargs, ftask, fmodel = build(stage1["feats"], "--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart", "none")
-    assert fmodel.encoder.cached_feature_level == "sign"
+    assert fmodel.encoder.input_level == "sign" and model.encoder.input_level is None
     fmodel.load_state_dict(model.state_dict())
     fmodel.eval()
     ftask.load_dataset("dev")
@@ -153,7 +153,11 @@ def test_pretrained_mbart_vocab_mismatch_is_a_clear_error(stage1, tmp_path):
     sd = {k: v for k, v in model.state_dict().items() if not k.startswith(("encoder.visual.", "encoder.adapter."))}
     sd["encoder.embed_tokens.weight"] = torch.zeros(len(model.encoder.dictionary) + 7, 64)
     bad = str(tmp_path / "mbart.pt")
-    torch.save({"model": sd}, bad)
+    from flallm_plugin.checkpoint_safety import safe_torch_load
+
+    state = safe_torch_load(stage1["ckpt"])  # a real fairseq checkpoint structure, with other weights
+    state["model"] = sd
+    torch.save(state, bad)
     with pytest.raises(ValueError, match="rows but the target dictionary"):
         build(stage1["data"], "--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart", bad)
 

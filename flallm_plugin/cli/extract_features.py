@@ -58,6 +58,7 @@ def extract(args) -> dict:
     from fairseq import checkpoint_utils, utils
 
     from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+    from flallm_plugin.models.stage1_features import stage1_features
 
     use_cuda = torch.cuda.is_available() and not args.cpu
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
@@ -94,12 +95,7 @@ def extract(args) -> dict:
             for sample in tqdm(loader, desc=f"extracting {split}", unit="batch"):
                 sample = utils.move_to_cuda(sample) if use_cuda else sample
                 src, lengths = sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]
-                if args.level == "light_t":
-                    out = encoder(src, lengths)
-                    feats = out["encoder_out"][0].transpose(0, 1)
-                    n = (~out["encoder_padding_mask"][0]).sum(1)
-                else:
-                    feats, n = encoder.visual(src, lengths, level=args.level)
+                feats, n = stage1_features(encoder, src, lengths, args.level)
                 feats = feats.float().cpu().numpy()
                 for b, idx in enumerate(sample["id"].tolist()):
                     sid = dataset.ids[idx]

@@ -18,14 +18,9 @@ from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import TransformerModel
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 
-from flallm_plugin.models.sign_encoder import (
-    MLPAdapter,
-    SignTransformerEncoder,
-    add_visual_args,
-    build_visual_encoder,
-    num_params,
-    visual_base_architecture,
-)
+from flallm_plugin.models.adapter import MLPAdapter, num_params
+from flallm_plugin.models.sign_encoder import SignTransformerEncoder
+from flallm_plugin.models.visual_encoder import add_visual_args, build_visual_encoder, visual_base_architecture
 
 logger = logging.getLogger(__name__)
 
@@ -53,23 +48,38 @@ class LightTModel(TransformerModel):
         parser.add_argument("--vl-adapter-dropout", type=float, metavar="P", help="dropout inside the VL-Adapter")
 
     @classmethod
-    def build_model(cls, args, task):
-        light_t_base_architecture(args)
-        tgt_dict = task.target_dictionary
-        from_ckpt = getattr(task, "building_from_checkpoint", False)
-        visual = build_visual_encoder(args, task, load_pretrained=not from_ckpt)
+    def build_encoder(cls, args, tgt_dict):
+        """Visual encoder -> VL-Adapter -> Light-T encoder, reading what the task's data holds."""
+        visual = build_visual_encoder(args)
         adapter = MLPAdapter(
             visual.out_dim,
             args.vl_adapter_hidden_dim or args.encoder_embed_dim,
             args.encoder_embed_dim,
             dropout=args.vl_adapter_dropout,
         )
-        encoder = SignTransformerEncoder(args, tgt_dict, visual, adapter, args.encoder_embed_dim)
-        decoder_embed = cls.build_embedding(args, tgt_dict, args.decoder_embed_dim)
-        decoder = cls.build_decoder(args, tgt_dict, decoder_embed)
+        input_level = args.input_feature_level if args.input_type == "features" else None
+        return SignTransformerEncoder(
+            args, tgt_dict, visual, adapter, args.encoder_embed_dim, feature_level="sign", input_level=input_level
+        )
+
+    @classmethod
+    def build_decoder(cls, args, tgt_dict, embed_tokens):
+        return super().build_decoder(args, tgt_dict, embed_tokens)
+
+    @classmethod
+    def build_model(cls, args, task):
+        light_t_base_architecture(args)
+        tgt_dict = task.target_dictionary
+        encoder = cls.build_encoder(args, tgt_dict)
+        decoder = cls.build_decoder(args, tgt_dict, cls.build_embedding(args, tgt_dict, args.decoder_embed_dim))
         model = cls(args, encoder, decoder)
         logger.info(model.param_summary(getattr(args, "arch", None)))
         return model
+
+    def load_pretrained_components(self):
+        """ImageNet ResNet-18 weights (``--visual-backbone-weights``); called by the task
+        when the model is not being rebuilt from one of its own checkpoints."""
+        self.encoder.visual.load_backbone_weights(self.args.visual_backbone_weights)
 
     def grad_norm_groups(self) -> Dict[str, List[nn.Parameter]]:
         groups = self.encoder.visual.grad_norm_groups()
@@ -118,6 +128,8 @@ def light_t_base_architecture(args):
     args.activation_dropout = getattr(args, "activation_dropout", 0.0)
     args.vl_adapter_hidden_dim = getattr(args, "vl_adapter_hidden_dim", None)
     args.vl_adapter_dropout = getattr(args, "vl_adapter_dropout", 0.0)
+    # fairseq scales token embeddings by sqrt(d); Light-T does the same to its visual input
+    args.no_scale_visual_input = getattr(args, "no_scale_visual_input", False) or False
     visual_base_architecture(args)
     transformer_base_architecture(args)
 

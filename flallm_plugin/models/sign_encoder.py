@@ -2,109 +2,67 @@
 
 :class:`SignTransformerEncoder` is fairseq's own :class:`TransformerEncoder` (positions,
 ``layernorm_embedding``, layers, ``reorder_encoder_out``) whose token embeddings are
-replaced by adapter outputs. Stage 1 (Light-T) uses it with the VL-Adapter, stage 2
-with the LLM-Adapter in front of mBART's encoder; any fairseq encoder-decoder can use it.
+replaced by adapter outputs: :meth:`forward_embedding` embeds visual features, and the
+padding mask comes from the lengths. Stage 1 (Light-T) uses it with the VL-Adapter,
+stage 2 with the LLM-Adapter in front of mBART's encoder.
+
+What the encoder reads is explicit: ``input_level`` is ``None`` for video batches
+(B x T x H x W x 3 uint8) or the level of cached features (B x T x C float), and
+``feature_level`` is what the adapter consumes (``frame``, ``sign`` or ``light_t``).
 """
+import copy
 import logging
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from fairseq.models.transformer import TransformerEncoder
+from fairseq.modules import LearnedPositionalEmbedding
 
-from flallm_plugin.models.visual_encoder import VisualEncoder, lengths_to_mask
+from flallm_plugin.models.visual_encoder import lengths_to_mask
 
 logger = logging.getLogger(__name__)
 
 FEATURE_LEVELS = ("frame", "sign", "light_t")
 
 
-class MLPAdapter(nn.Module):
-    """MLP with one hidden layer (the paper's VL-Adapter and LLM-Adapter)."""
+class EmbeddingShape(NamedTuple):
+    """What :class:`TransformerEncoder`'s constructor reads from ``embed_tokens``.
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
-        super().__init__()
-        self.fc1 = nn.Linear(in_dim, hidden_dim)
-        self.fc2 = nn.Linear(hidden_dim, out_dim)
-        self.dropout = nn.Dropout(dropout)
+    A sign encoder has no token embeddings; stage 2 passes mBART's shared embedding
+    instead, so that its keys (and the decoder's tied weights) stay mBART's.
+    """
 
-    def forward(self, x):
-        return self.fc2(self.dropout(torch.relu(self.fc1(x))))
+    embedding_dim: int
+    padding_idx: int
 
 
-def add_visual_args(parser):
-    """Options of the visual encoder, shared by ``light_t`` and ``sign_mbart``."""
-    parser.add_argument(
-        "--visual-backbone-weights", type=str, metavar="PATH",
-        help="ResNet-18 ImageNet weights: a torchvision state-dict file (resnet18-f37072fd.pth), "
-        "'imagenet' = torchvision's cache (never downloads), or 'none' = random init",
+def check_input_level(input_level: Optional[str], feature_level: str):
+    """Refuse cached features that cannot produce what the adapter reads."""
+    if feature_level not in FEATURE_LEVELS:
+        raise ValueError(f"feature level must be one of {FEATURE_LEVELS}, got {feature_level!r}")
+    if input_level is None or input_level == feature_level or (input_level, feature_level) == ("frame", "sign"):
+        return
+    raise ValueError(
+        f"cached features are at level {input_level!r} but the adapter reads {feature_level!r} features: "
+        f"extract features at level {feature_level!r} (flallm-extract-features --level {feature_level}) "
+        "or train on the video data directory"
     )
-    parser.add_argument(
-        "--temporal-spec", type=str, metavar="SPEC",
-        help="local temporal module: K<k> = Conv1D(k)+BN+ReLU, P<k> = max-pool(k), comma separated; "
-        "paper: K3; GFSLT-VLP: K5,P2,K5,P2 with --temporal-padding valid",
-    )
-    parser.add_argument("--temporal-dim", type=int, metavar="C", help="width C of the sign-wise features")
-    parser.add_argument("--temporal-stride", type=int, metavar="N", help="stride of each temporal conv")
-    parser.add_argument("--temporal-padding", choices=["same", "valid"], help="temporal conv padding")
-    parser.add_argument(
-        "--no-channels-last", action="store_true", default=None,
-        help="feed the CNN NCHW instead of channels-last (channels-last is faster on GPUs)",
-    )
-    parser.add_argument(
-        "--max-frames-per-chunk", type=int, metavar="N",
-        help="run the CNN on at most N frames at a time (bounds activation memory at inference; 0 = all)",
-    )
-
-
-def visual_base_architecture(args):
-    args.visual_backbone_weights = getattr(args, "visual_backbone_weights", "imagenet")
-    args.temporal_spec = getattr(args, "temporal_spec", "K3")
-    args.temporal_dim = getattr(args, "temporal_dim", 512)
-    args.temporal_stride = getattr(args, "temporal_stride", 1)
-    args.temporal_padding = getattr(args, "temporal_padding", "same")
-    args.no_channels_last = getattr(args, "no_channels_last", False) or False
-    args.max_frames_per_chunk = getattr(args, "max_frames_per_chunk", 0)
-
-
-def build_visual_encoder(args, task, load_pretrained: bool = True) -> VisualEncoder:
-    """VisualEncoder from the model args; mean/std from the task's data config."""
-    data_cfg = getattr(task, "data_cfg", None)
-    mean = data_cfg.mean if data_cfg is not None else (0.485, 0.456, 0.406)
-    std = data_cfg.std if data_cfg is not None else (0.229, 0.224, 0.225)
-    return VisualEncoder(
-        backbone_weights=args.visual_backbone_weights if load_pretrained else "none",
-        temporal_spec=args.temporal_spec,
-        temporal_dim=args.temporal_dim,
-        temporal_stride=args.temporal_stride,
-        temporal_padding=args.temporal_padding,
-        mean=mean,
-        std=std,
-        channels_last=not args.no_channels_last,
-        max_frames_per_chunk=args.max_frames_per_chunk,
-    )
-
-
-def num_params(modules) -> int:
-    if isinstance(modules, nn.Module):
-        modules = [modules]
-    seen, n = set(), 0
-    for m in modules:
-        for p in m.parameters():
-            if id(p) not in seen:
-                seen.add(id(p))
-                n += p.numel()
-    return n
 
 
 class SignTransformerEncoder(TransformerEncoder):
     """fairseq TransformerEncoder fed by ``visual`` -> ``adapter`` instead of token embeddings.
 
-    ``src_tokens`` is a padded uint8 video batch (B x T x H x W x 3) or, for cached
-    features, a float batch (B x T x C) at ``cached_feature_level``. ``feature_level``
-    says what the adapter reads: ``frame`` (CNN) or ``sign`` (temporal module) features.
-    With ``embed_tokens=None`` a one-row placeholder satisfies fairseq's constructor and
-    is dropped; stage 2 passes mBART's shared embedding, which its decoder uses.
+    Args:
+        args: transformer encoder args (fairseq legacy namespace); ``no_scale_visual_input``
+            decides whether adapter outputs are multiplied by sqrt(d) as token embeddings are.
+        visual: :class:`VisualEncoder` (or the stage-1 Light-T encoder wrapper).
+        adapter: module mapping visual features to the transformer width.
+        embed_tokens: token embeddings to keep (stage 2: mBART's, shared with its decoder),
+            or ``None``.
+        feature_level: what the adapter reads (``frame`` / ``sign`` / ``light_t``).
+        input_level: ``None`` for video input, else the level of the cached features.
     """
 
     def __init__(
@@ -116,44 +74,83 @@ class SignTransformerEncoder(TransformerEncoder):
         embed_dim: int,
         embed_tokens: Optional[nn.Embedding] = None,
         feature_level: str = "sign",
+        input_level: Optional[str] = None,
     ):
-        keep_embed = embed_tokens is not None
+        check_input_level(input_level, feature_level)
+        encoder_args = copy.copy(args)
+        encoder_args.no_scale_embedding = bool(getattr(args, "no_scale_visual_input", False))
+        super().__init__(encoder_args, dictionary, embed_tokens or EmbeddingShape(embed_dim, dictionary.pad()))
         if embed_tokens is None:
-            embed_tokens = nn.Embedding(dictionary.pad() + 1, embed_dim, padding_idx=dictionary.pad())
-        super().__init__(args, dictionary, embed_tokens)
-        if not keep_embed:
             self.embed_tokens = None
-        if feature_level not in FEATURE_LEVELS:
-            raise ValueError(f"feature level must be one of {FEATURE_LEVELS}, got {feature_level!r}")
+        if self.embed_positions is not None and not isinstance(self.embed_positions, LearnedPositionalEmbedding):
+            raise ValueError("sign encoders use learned positions (--encoder-learned-pos)")
+        self.embed_dim = embed_dim
         self.visual = visual
         self.adapter = adapter
         self.feature_level = feature_level
-        self.cached_feature_level = feature_level
+        self.input_level = input_level
 
-    def extract_visual(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor):
-        """-> (features at ``feature_level``, lengths). Cached features are used as they are."""
-        if src_tokens.dim() == 3 and self.cached_feature_level == self.feature_level:
-            return src_tokens.to(self.adapter.fc1.weight.dtype), src_lengths
-        return self.visual(src_tokens, src_lengths, level=self.feature_level)
+    def forward_visual(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor):
+        """Video or cached features -> (features at ``feature_level``, lengths)."""
+        if self.input_level is None:
+            return self.visual(src_tokens, src_lengths, level=self.feature_level)
+        if self.input_level == self.feature_level:
+            return src_tokens.to(next(self.adapter.parameters()).dtype), src_lengths
+        return self.visual.forward_features(src_tokens, src_lengths, self.input_level, self.feature_level)
+
+    def forward_embedding(self, feats: torch.Tensor, padding_mask: torch.Tensor):
+        """Adapter output (scaled unless ``no_scale_visual_input``) + learned positions, then
+        ``layernorm_embedding`` and dropout, as fairseq embeds tokens."""
+        x = embed = self.embed_scale * self.adapter(feats)
+        if self.embed_positions is not None:
+            not_pad = (~padding_mask).long()
+            positions = torch.cumsum(not_pad, dim=1) * not_pad + self.padding_idx  # fairseq make_positions
+            x = embed + F.embedding(positions, self.embed_positions.weight, self.padding_idx)
+        if self.layernorm_embedding is not None:
+            x = self.layernorm_embedding(x)
+        x = self.dropout_module(x)
+        if self.quant_noise is not None:
+            x = self.quant_noise(x)
+        return x, embed
 
     def forward(
         self,
         src_tokens: torch.Tensor,
-        src_lengths: Optional[torch.Tensor] = None,
+        src_lengths: torch.Tensor,
         return_all_hiddens: bool = False,
         token_embeddings: Optional[torch.Tensor] = None,
     ):
+        """``src_tokens``: the video (or feature) batch, named as fairseq's models and generator pass it."""
+        return self.forward_scriptable(src_tokens, src_lengths, return_all_hiddens, token_embeddings)
+
+    def forward_scriptable(self, src_tokens, src_lengths, return_all_hiddens: bool = False, token_embeddings=None):
         if token_embeddings is not None:
-            raise ValueError("SignTransformerEncoder computes its own input embeddings from the video")
+            raise ValueError("SignTransformerEncoder computes its input embeddings from the video")
         if src_lengths is None:
             raise ValueError("src_lengths is required (number of frames of each video)")
-        feats, lengths = self.extract_visual(src_tokens, src_lengths)
-        x = self.adapter(feats)
-        # positions and padding masks come from pseudo-tokens: pad where there is no frame
-        mask = lengths_to_mask(lengths, x.size(1))
-        pad = self.padding_idx
-        pseudo_tokens = torch.where(mask, pad + 1, pad).long()
-        return super().forward(pseudo_tokens, lengths, return_all_hiddens, token_embeddings=x)
+        feats, lengths = self.forward_visual(src_tokens, src_lengths)
+        padding_mask = ~lengths_to_mask(lengths, feats.size(1))
+        x, encoder_embedding = self.forward_embedding(feats, padding_mask)
+        has_pads = bool(padding_mask.any())
+        if has_pads:
+            x = x * (~padding_mask).unsqueeze(-1).type_as(x)
+        x = x.transpose(0, 1)  # B x T x C -> T x B x C
+        encoder_states = [x] if return_all_hiddens else []
+        for layer in self.layers:
+            x = layer(x, encoder_padding_mask=padding_mask if has_pads else None)
+            if return_all_hiddens:
+                encoder_states.append(x)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        return {
+            "encoder_out": [x],  # T x B x C
+            "encoder_padding_mask": [padding_mask],  # B x T
+            "encoder_embedding": [encoder_embedding],  # B x T x C
+            "encoder_states": encoder_states,  # List[T x B x C]
+            "fc_results": [],
+            "src_tokens": [],
+            "src_lengths": [lengths.to(torch.int32).reshape(-1, 1)],
+        }
 
     def translator_parameters(self) -> List[nn.Parameter]:
         """The transformer's own parameters (not visual, not adapter, not shared embeddings)."""

@@ -14,7 +14,6 @@ Ablations of the paper: ``--adapter-input`` (Table 8: ``sign`` / ``frame`` /
 from ``--visual-backbone-weights``).
 """
 import argparse
-import json
 import logging
 from typing import Dict, List
 
@@ -23,71 +22,42 @@ from fairseq.models import register_model, register_model_architecture
 from fairseq.models.bart import BARTModel
 from fairseq.models.bart.model import mbart_large_architecture
 
-from flallm_plugin.checkpoint_safety import safe_torch_load
-from flallm_plugin.models.light_t import light_t_base_architecture
-from flallm_plugin.models.sign_encoder import (
-    MLPAdapter,
-    SignTransformerEncoder,
-    add_visual_args,
-    build_visual_encoder,
-    num_params,
-    visual_base_architecture,
-)
-from flallm_plugin.models.visual_encoder import BACKBONE_DIM
+from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
+from flallm_plugin.models.adapter import MLPAdapter, num_params
+from flallm_plugin.models.light_t import LightTModel, light_t_base_architecture
+from flallm_plugin.models.sign_encoder import SignTransformerEncoder
+from flallm_plugin.models.stage1_features import LightTFeatures
+from flallm_plugin.models.visual_encoder import add_visual_args, build_visual_encoder, visual_base_architecture
 
 logger = logging.getLogger(__name__)
 
-STAGE1_VISUAL_ARGS = ("temporal_spec", "temporal_dim", "temporal_stride", "temporal_padding")
+# the visual encoder's shape and input normalisation come from the stage-1 model
+STAGE1_VISUAL_ARGS = ("temporal_spec", "temporal_dim", "temporal_stride", "temporal_padding", "pixel_mean", "pixel_std")
 
 
-class LightTFeatures(nn.Module):
-    """Table 8's ``light_t`` input: the stage-1 Light-T encoder's last hidden states."""
-
-    def __init__(self, encoder: SignTransformerEncoder):
-        super().__init__()
-        self.encoder = encoder
-        self.backbone = encoder.visual.backbone  # for freezing / grad-norm groups
-        self.temporal = encoder.visual.temporal
-
-    def freeze(self, modules):
-        if modules != "backbone+temporal":
-            raise ValueError("--adapter-input light_t freezes the whole stage-1 encoder (--freeze-visual backbone+temporal)")
-        for p in self.encoder.parameters():
-            p.requires_grad_(False)
-        self.frozen = True
-        self.encoder.eval()
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if getattr(self, "frozen", False):
-            self.encoder.eval()
-        return self
-
-    def forward(self, src, lengths, level="light_t"):
-        out = self.encoder(src, lengths)
-        x = out["encoder_out"][0].transpose(0, 1)  # B x N x D
-        n = (~out["encoder_padding_mask"][0]).sum(1)
-        return x, n
-
-    def grad_norm_groups(self):
-        return self.encoder.visual.grad_norm_groups()
-
-
-def _stage1_state(path: str):
-    state = safe_torch_load(path)
-    if not isinstance(state, dict) or "model" not in state:
-        raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' entry)")
-    return state
-
-
-def _stage1_args(state) -> argparse.Namespace:
+def _model_args(state, path: str) -> argparse.Namespace:
+    """The model args of a loaded fairseq checkpoint (``cfg.model``, upgraded from ``args``)."""
     cfg = state.get("cfg")
-    if cfg is not None and cfg.get("model") is not None:
-        model_cfg = cfg["model"]
-        return model_cfg if isinstance(model_cfg, argparse.Namespace) else argparse.Namespace(**dict(model_cfg))
-    if state.get("args") is not None:
-        return state["args"]
-    raise ValueError("stage-1 checkpoint has no model configuration (cfg.model / args)")
+    model_cfg = cfg.get("model") if cfg is not None else None
+    if model_cfg is None:
+        raise ValueError(f"{path}: checkpoint has no model configuration (cfg.model)")
+    return model_cfg if isinstance(model_cfg, argparse.Namespace) else argparse.Namespace(**dict(model_cfg))
+
+
+def load_prefixed(module: nn.Module, model_state: Dict, prefix: str, path: str, what: str):
+    """Load ``prefix``-ed entries of a checkpoint's model state into ``module``; exact key match."""
+    sub = {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(sub))
+    unexpected = sorted(set(sub) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(sub) if expected[k].shape != sub[k].shape)
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"{path}: {what} does not match this model: missing keys {missing[:8]}, "
+            f"unexpected keys {unexpected[:8]}, shape mismatches {shapes[:8]}"
+        )
+    module.load_state_dict(sub, strict=True)
+    return len(sub)
 
 
 @register_model("sign_mbart")
@@ -119,98 +89,100 @@ class SignMBARTModel(BARTModel):
         parser.add_argument("--llm-adapter-hidden-dim", type=int, metavar="N", help="LLM-Adapter hidden width (default: d)")
         parser.add_argument("--llm-adapter-dropout", type=float, metavar="P", help="dropout inside the LLM-Adapter")
 
+    # ------------------------------------------------------------ building
+    @classmethod
+    def read_stage1_args(cls, args):
+        """Store the stage-1 model's args in ``args.stage1_args`` (saved with our checkpoints, as
+        wav2vec fine-tuning stores ``w2v_args``), and take the visual encoder's shape from them."""
+        if not has_path(args.load_visual_encoder_from):
+            return
+        if args.stage1_args is None:
+            path = args.load_visual_encoder_from
+            args.stage1_args = _model_args(load_fairseq_checkpoint(path), path)
+        a1 = args.stage1_args
+        for k in STAGE1_VISUAL_ARGS:
+            if not hasattr(a1, k):
+                continue
+            if getattr(args, k, None) != getattr(a1, k):
+                logger.info(f"sign_mbart: {k} = {getattr(a1, k)!r} from the stage-1 model (was {getattr(args, k, None)!r})")
+            setattr(args, k, getattr(a1, k))
+
+    @classmethod
+    def build_visual(cls, args, tgt_dict) -> nn.Module:
+        """The (stage-1 shaped) visual module: VisualEncoder, or the Light-T encoder for Table 8's light_t."""
+        if args.adapter_input != "light_t":
+            return build_visual_encoder(args)
+        if args.stage1_args is None:
+            raise ValueError("--adapter-input light_t needs --load-visual-encoder-from STAGE1_CKPT")
+        a1 = argparse.Namespace(**vars(args.stage1_args))
+        light_t_base_architecture(a1)
+        a1.input_type, a1.input_feature_level = "video", None  # the stage-1 encoder always reads video
+        return LightTFeatures(LightTModel.build_encoder(a1, tgt_dict))
+
+    @classmethod
+    def build_encoder(cls, args, tgt_dict, visual, embed_tokens):
+        level = args.adapter_input
+        in_dim = visual.out_dim if level == "light_t" else visual.dim_at(level)
+        d = args.encoder_embed_dim
+        adapter = MLPAdapter(in_dim, args.llm_adapter_hidden_dim or d, d, dropout=args.llm_adapter_dropout)
+        input_level = args.input_feature_level if args.input_type == "features" else None
+        return SignTransformerEncoder(
+            args, tgt_dict, visual, adapter, d, embed_tokens=embed_tokens, feature_level=level, input_level=input_level
+        )
+
     @classmethod
     def build_model(cls, args, task):
         sign_mbart_base_architecture(args)
         tgt_dict = task.target_dictionary
-        from_ckpt = getattr(task, "building_from_checkpoint", False)
-        stage1 = args.load_visual_encoder_from
-        has_stage1 = stage1 not in (None, "", "none")
-        if has_stage1 and not from_ckpt:
-            state1 = _stage1_state(stage1)
-            a1 = _stage1_args(state1)
-            for k in STAGE1_VISUAL_ARGS:  # the visual encoder's shape comes from stage 1
-                if hasattr(a1, k):
-                    setattr(args, k, getattr(a1, k))
-            if args.adapter_input == "light_t":
-                args.stage1_encoder_args = json.dumps(
-                    {k: v for k, v in vars(a1).items() if isinstance(v, (int, float, str, bool, type(None)))}
-                )
-        d = args.encoder_embed_dim
-        if args.adapter_input == "light_t":
-            if not getattr(args, "stage1_encoder_args", None):
-                raise ValueError("--adapter-input light_t needs --load-visual-encoder-from STAGE1_CKPT")
-            a1 = argparse.Namespace(**json.loads(args.stage1_encoder_args))
-            a1.visual_backbone_weights = "none"
-            light_t_base_architecture(a1)
-            visual1 = build_visual_encoder(a1, task, load_pretrained=False)
-            adapter1 = MLPAdapter(visual1.out_dim, a1.vl_adapter_hidden_dim or a1.encoder_embed_dim, a1.encoder_embed_dim)
-            visual = LightTFeatures(SignTransformerEncoder(a1, tgt_dict, visual1, adapter1, a1.encoder_embed_dim))
-            in_dim, level = a1.encoder_embed_dim, "light_t"
-        else:
-            load_imagenet = not has_stage1 and not from_ckpt
-            visual = build_visual_encoder(args, task, load_pretrained=load_imagenet)
-            level = args.adapter_input
-            in_dim = visual.out_dim if level == "sign" else BACKBONE_DIM
-        adapter = MLPAdapter(in_dim, args.llm_adapter_hidden_dim or d, d, dropout=args.llm_adapter_dropout)
-        embed_tokens = cls.build_embedding(args, tgt_dict, d)
-        encoder = SignTransformerEncoder(args, tgt_dict, visual, adapter, d, embed_tokens=embed_tokens, feature_level=level)
-        encoder.embed_scale = 1.0  # adapter outputs are not token embeddings: no sqrt(d) scaling
-        data_cfg = getattr(task, "data_cfg", None)
-        if data_cfg is not None and data_cfg.input_type == "features":
-            encoder.cached_feature_level = data_cfg.feature_level or "sign"
-            if encoder.cached_feature_level != level and not (encoder.cached_feature_level == "frame" and level == "sign"):
-                raise ValueError(
-                    f"{data_cfg.path}: cached features are at level {encoder.cached_feature_level!r} but "
-                    f"--adapter-input is {level!r}; extract features at that level or train on raw video"
-                )
+        cls.read_stage1_args(args)
+        embed_tokens = cls.build_embedding(args, tgt_dict, args.encoder_embed_dim)
+        encoder = cls.build_encoder(args, tgt_dict, cls.build_visual(args, tgt_dict), embed_tokens)
         decoder = cls.build_decoder(args, tgt_dict, embed_tokens)
-        model = cls(args, encoder, decoder)  # BARTModel re-initialises Linear/Embedding (BERT init) ...
-        for m in model.encoder.adapter.modules():  # ... but the adapter keeps nn.Linear's default init, as in
-            if isinstance(m, nn.Linear):  # stage 1: N(0, 0.02) would make its output vanish next to mBART's
-                m.reset_parameters()  # position embeddings and starve the visual signal
-        for p in model.encoder.adapter.parameters():
-            p.param_group = "adapter"  # its own learning rate with --optimizer param_group_adam
-        if not from_ckpt:
-            if args.pretrained_mbart not in (None, "", "none"):
-                model.load_pretrained_mbart(args.pretrained_mbart)
-            else:
-                logger.warning("sign_mbart: --pretrained-mbart none: mBART is randomly initialised (paper Table 10)")
-            if has_stage1:
-                model.load_visual_encoder(stage1, state1)
-            else:
-                logger.warning("sign_mbart: no stage-1 checkpoint: the temporal module is randomly initialised")
+        model = cls(args, encoder, decoder)
+        model.reset_adapter()
         model.encoder.visual.freeze(args.freeze_visual)
         logger.info(model.param_summary())
         return model
 
+    def reset_adapter(self):
+        """BARTModel re-initialises every Linear (BERT init, N(0, 0.02)); the adapter keeps nn.Linear's
+        default init, as in stage 1: N(0, 0.02) would make its output vanish next to mBART's position
+        embeddings and starve the visual signal. Its parameters form the ``adapter`` group of
+        ``--optimizer param_group_adam``."""
+        for m in self.encoder.adapter.modules():
+            if isinstance(m, nn.Linear):
+                m.reset_parameters()
+        for p in self.encoder.adapter.parameters():
+            p.param_group = "adapter"
+
     # ----------------------------------------------------------- loading
-    def load_visual_encoder(self, path: str, state=None):
-        """Load the stage-1 visual encoder (``encoder.visual.*``), exact key match required."""
-        state = state if state is not None else _stage1_state(path)
-        model_state = state["model"]
+    def load_pretrained_components(self):
+        """mBART, then the stage-1 visual encoder (or ImageNet ResNet-18 weights without one); called
+        by the task when the model is not being rebuilt from one of its own checkpoints."""
+        args = self.args
+        if has_path(args.pretrained_mbart):
+            self.load_pretrained_mbart(args.pretrained_mbart)
+        else:
+            logger.warning("sign_mbart: --pretrained-mbart none: mBART is randomly initialised (paper Table 10)")
+        if has_path(args.load_visual_encoder_from):
+            self.load_visual_encoder(args.load_visual_encoder_from)
+        else:
+            self.encoder.visual.load_backbone_weights(args.visual_backbone_weights)
+            logger.warning("sign_mbart: no stage-1 checkpoint: the temporal module is randomly initialised")
+
+    def load_visual_encoder(self, path: str):
+        """Load the stage-1 visual encoder (``encoder.visual.*``, or the whole Light-T encoder)."""
         visual = self.encoder.visual
-        prefix = "encoder." if isinstance(visual, LightTFeatures) else "encoder.visual."
-        target = visual.encoder if isinstance(visual, LightTFeatures) else visual
-        sub = {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
-        expected = target.state_dict()
-        missing = sorted(set(expected) - set(sub))
-        unexpected = sorted(set(sub) - set(expected))
-        shapes = sorted(k for k in set(expected) & set(sub) if expected[k].shape != sub[k].shape)
-        if missing or unexpected or shapes:
-            raise ValueError(
-                f"{path}: stage-1 visual encoder does not match this model: missing keys {missing}, "
-                f"unexpected keys {unexpected}, shape mismatches {shapes}"
-            )
-        target.load_state_dict(sub, strict=True)
-        logger.info(f"loaded the stage-1 visual encoder ({len(sub)} tensors) from {path}")
+        state = load_fairseq_checkpoint(path)["model"]
+        if isinstance(visual, LightTFeatures):
+            n = load_prefixed(visual.encoder, state, "encoder.", path, "stage-1 Light-T encoder")
+        else:
+            n = load_prefixed(visual, state, "encoder.visual.", path, "stage-1 visual encoder")
+        logger.info(f"loaded the stage-1 visual encoder ({n} tensors) from {path}")
 
     def load_pretrained_mbart(self, path: str):
         """Load a fairseq-format mBART checkpoint into the encoder (layers, positions) and decoder."""
-        state = safe_torch_load(path)
-        if not isinstance(state, dict) or "model" not in state:
-            raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' entry)")
-        pretrained = dict(state["model"])
+        pretrained = dict(load_fairseq_checkpoint(path)["model"])
         rows = pretrained.get("encoder.embed_tokens.weight")
         n_dict = len(self.encoder.dictionary)
         if rows is not None and rows.size(0) != n_dict:
@@ -256,6 +228,10 @@ class SignMBARTModel(BARTModel):
         super(BARTModel, self).upgrade_state_dict_named(state_dict, name)
 
 
+def has_path(path) -> bool:
+    return path not in (None, "", "none")
+
+
 def args_frozen(visual) -> str:
     parts = [n for n in ("backbone", "temporal") if all(not p.requires_grad for p in getattr(visual, n).parameters())]
     return "+".join(parts) or "nothing"
@@ -273,7 +249,11 @@ def sign_mbart_large_architecture(args):
     args.freeze_visual = getattr(args, "freeze_visual", "backbone+temporal")
     args.llm_adapter_hidden_dim = getattr(args, "llm_adapter_hidden_dim", None)
     args.llm_adapter_dropout = getattr(args, "llm_adapter_dropout", 0.0)
-    args.stage1_encoder_args = getattr(args, "stage1_encoder_args", None)
+    args.stage1_args = getattr(args, "stage1_args", None)
+    # adapter outputs are not token embeddings: no sqrt(d) scaling (as GFSLT-VLP)
+    args.no_scale_visual_input = getattr(args, "no_scale_visual_input", None)
+    if args.no_scale_visual_input is None:
+        args.no_scale_visual_input = True
     visual_base_architecture(args)
     mbart_large_architecture(args)
 

@@ -21,11 +21,20 @@ import torch.nn.functional as F
 from torchvision.models import resnet18
 
 from flallm_plugin.checkpoint_safety import safe_torch_load
+from flallm_plugin.data.data_cfg import IMAGENET_MEAN, IMAGENET_STD
 
 logger = logging.getLogger(__name__)
 
 RESNET18_IMAGENET_FILE = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENET1K_V1
 BACKBONE_DIM = 512
+
+
+VISUAL_LEVELS = ("frame", "sign")
+
+
+def check_level(level: str):
+    if level not in VISUAL_LEVELS:
+        raise ValueError(f"unknown visual feature level {level!r} (one of {', '.join(VISUAL_LEVELS)})")
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
@@ -52,32 +61,37 @@ def resolve_backbone_weights(spec: Optional[str]) -> Optional[str]:
     return spec
 
 
-def build_resnet18(weights: Optional[str]) -> nn.Module:
-    """torchvision ResNet-18 without its classifier (512-d output), from a state-dict file."""
+def build_resnet18() -> nn.Module:
+    """torchvision ResNet-18 without its classifier (512-d output), randomly initialised."""
     net = resnet18(weights=None)
-    path = resolve_backbone_weights(weights)
-    if path is not None:
-        state = safe_torch_load(path)
-        if isinstance(state, dict) and "state_dict" in state and "fc.weight" not in state:
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise ValueError(f"{path}: expected a ResNet-18 state dict, got {type(state).__name__}")
-        # the classifier is dropped: a ResNet-18 trained for any number of classes is fine
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        net.fc = nn.Identity()
-        try:
-            missing, unexpected = net.load_state_dict(state, strict=False)
-        except RuntimeError as e:  # shape mismatches: another network
-            raise ValueError(f"{path}: not a torchvision ResNet-18 state dict ({e})") from e
-        if missing or unexpected:
-            raise ValueError(
-                f"{path}: not a torchvision ResNet-18 state dict (missing keys: {missing[:5]}"
-                f"{'...' if len(missing) > 5 else ''}; unexpected keys: {unexpected[:5]}"
-                f"{'...' if len(unexpected) > 5 else ''})"
-            )
-        logger.info(f"ResNet-18 weights loaded from {path}")
     net.fc = nn.Identity()
     return net
+
+
+def load_resnet18_weights(net: nn.Module, spec: Optional[str]) -> Optional[str]:
+    """Load ImageNet (or any torchvision ResNet-18) weights into ``net``; returns the file or None."""
+    path = resolve_backbone_weights(spec)
+    if path is None:
+        return None
+    state = safe_torch_load(path)
+    if isinstance(state, dict) and "state_dict" in state and "fc.weight" not in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a ResNet-18 state dict, got {type(state).__name__}")
+    # the classifier is dropped: a ResNet-18 trained for any number of classes is fine
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches: another network
+        raise ValueError(f"{path}: not a torchvision ResNet-18 state dict ({e})") from e
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: not a torchvision ResNet-18 state dict (missing keys: {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}; unexpected keys: {unexpected[:5]}"
+            f"{'...' if len(unexpected) > 5 else ''})"
+        )
+    logger.info(f"ResNet-18 weights loaded from {path}")
+    return path
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -152,14 +166,14 @@ class TemporalModule(nn.Module):
 class VisualEncoder(nn.Module):
     """ResNet-18 (fc removed) on the real frames of a batch, then the temporal module.
 
-    ``forward(src, lengths, level)`` returns ``(features B x N x D, lengths)`` where
-    ``level`` is ``frame`` (CNN output, 512-d) or ``sign`` (temporal-module output).
-    A 3-D float ``src`` is taken as features already at ``frame`` level.
+    ``forward(video, lengths, level)`` returns ``(features B x N x D, lengths)`` where
+    ``level`` is ``frame`` (CNN output, 512-d) or ``sign`` (temporal-module output);
+    ``forward_features(feats, lengths, from_level, level)`` continues from cached features.
+    Built randomly initialised; :meth:`load_backbone_weights` loads ImageNet weights.
     """
 
     def __init__(
         self,
-        backbone_weights: Optional[str] = None,
         temporal_spec: str = "K3",
         temporal_dim: int = 512,
         temporal_stride: int = 1,
@@ -170,7 +184,7 @@ class VisualEncoder(nn.Module):
         max_frames_per_chunk: int = 0,
     ):
         super().__init__()
-        self.backbone = build_resnet18(backbone_weights)
+        self.backbone = build_resnet18()
         self.temporal = TemporalModule(BACKBONE_DIM, temporal_dim, temporal_spec, temporal_stride, temporal_padding)
         mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -185,6 +199,15 @@ class VisualEncoder(nn.Module):
     @property
     def out_dim(self) -> int:
         return self.temporal.out_dim
+
+    def dim_at(self, level: str) -> int:
+        """Width of the features at ``level`` (``frame`` or ``sign``)."""
+        check_level(level)
+        return BACKBONE_DIM if level == "frame" else self.out_dim
+
+    def load_backbone_weights(self, spec: Optional[str]) -> Optional[str]:
+        """ResNet-18 weights: a state-dict file, ``imagenet`` (torchvision's cache) or ``none``."""
+        return load_resnet18_weights(self.backbone, spec)
 
     def freeze(self, modules: str = "backbone+temporal"):
         """Freeze parameters and keep BatchNorm statistics fixed (eval mode) for good."""
@@ -225,18 +248,84 @@ class VisualEncoder(nn.Module):
         out[mask] = feats
         return out
 
-    def forward(self, src: torch.Tensor, lengths: torch.Tensor, level: str = "sign"):
-        if src.dim() == 5:
-            x = self.forward_backbone(src, lengths)
-        elif src.dim() == 3:
-            x = src.to(self.pixel_scale.dtype)
-        else:
-            raise ValueError(f"expected B x T x H x W x 3 videos or B x T x C features, got shape {tuple(src.shape)}")
-        if level == "frame":
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor, level: str = "sign"):
+        """B x T x H x W x 3 uint8 videos -> (features at ``level``, lengths)."""
+        if video.dim() != 5:
+            raise ValueError(f"expected a B x T x H x W x 3 video batch, got shape {tuple(video.shape)}")
+        return self.forward_features(self.forward_backbone(video, lengths), lengths, "frame", level)
+
+    def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor, from_level: str, level: str = "sign"):
+        """Cached B x T x C features at ``from_level`` -> (features at ``level``, lengths)."""
+        check_level(from_level)
+        check_level(level)
+        x = feats.to(self.pixel_scale.dtype)
+        if from_level == level:
             return x, lengths
-        if level != "sign":
-            raise ValueError(f"unknown feature level {level!r} (frame or sign)")
+        if (from_level, level) != ("frame", "sign"):
+            raise ValueError(f"cannot compute {level}-level features from {from_level}-level features")
         return self.temporal(x, lengths)
 
     def grad_norm_groups(self) -> Dict[str, List[nn.Parameter]]:
         return {"backbone": list(self.backbone.parameters()), "temporal": list(self.temporal.parameters())}
+
+
+# ------------------------------------------------------------------ model args
+def add_visual_args(parser):
+    """Options of the visual encoder, shared by ``light_t`` and ``sign_mbart``."""
+    parser.add_argument(
+        "--visual-backbone-weights", type=str, metavar="PATH",
+        help="ResNet-18 ImageNet weights: a torchvision state-dict file (resnet18-f37072fd.pth), "
+        "'imagenet' = torchvision's cache (never downloads), or 'none' = random init",
+    )
+    parser.add_argument(
+        "--temporal-spec", type=str, metavar="SPEC",
+        help="local temporal module: K<k> = Conv1D(k)+BN+ReLU, P<k> = max-pool(k), comma separated; "
+        "paper: K3; GFSLT-VLP: K5,P2,K5,P2 with --temporal-padding valid",
+    )
+    parser.add_argument("--temporal-dim", type=int, metavar="C", help="width C of the sign-wise features")
+    parser.add_argument("--temporal-stride", type=int, metavar="N", help="stride of each temporal conv")
+    parser.add_argument("--temporal-padding", choices=["same", "valid"], help="temporal conv padding")
+    parser.add_argument(
+        "--no-channels-last", action="store_true", default=None,
+        help="feed the CNN NCHW instead of channels-last (channels-last is faster on GPUs)",
+    )
+    parser.add_argument(
+        "--max-frames-per-chunk", type=int, metavar="N",
+        help="run the CNN on at most N frames at a time (bounds activation memory at inference; 0 = all)",
+    )
+    parser.add_argument(
+        "--no-scale-visual-input", action="store_true", default=None,
+        help="do not multiply the adapter output by sqrt(d) before adding positions (fairseq scales token "
+        "embeddings; GFSLT-VLP does not scale its visual input). Default: scaled in light_t, not in sign_mbart",
+    )
+
+
+def visual_base_architecture(args):
+    args.visual_backbone_weights = getattr(args, "visual_backbone_weights", "imagenet")
+    args.temporal_spec = getattr(args, "temporal_spec", "K3")
+    args.temporal_dim = getattr(args, "temporal_dim", 512)
+    args.temporal_stride = getattr(args, "temporal_stride", 1)
+    args.temporal_padding = getattr(args, "temporal_padding", "same")
+    args.no_channels_last = getattr(args, "no_channels_last", False) or False
+    args.max_frames_per_chunk = getattr(args, "max_frames_per_chunk", 0)
+    # what the data holds, written by the sign_translation task (video, or features at a level)
+    args.input_type = getattr(args, "input_type", "video")
+    args.input_feature_level = getattr(args, "input_feature_level", None)
+    # written by the sign_translation task from the data config (saved with the checkpoint)
+    args.pixel_mean = getattr(args, "pixel_mean", IMAGENET_MEAN)
+    args.pixel_std = getattr(args, "pixel_std", IMAGENET_STD)
+
+
+def build_visual_encoder(args) -> VisualEncoder:
+    """A randomly initialised :class:`VisualEncoder` shaped by the model args."""
+    return VisualEncoder(
+        temporal_spec=args.temporal_spec,
+        temporal_dim=args.temporal_dim,
+        temporal_stride=args.temporal_stride,
+        temporal_padding=args.temporal_padding,
+        mean=args.pixel_mean,
+        std=args.pixel_std,
+        channels_last=not args.no_channels_last,
+        max_frames_per_chunk=args.max_frames_per_chunk,
+    )
+

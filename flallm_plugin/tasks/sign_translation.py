@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from argparse import Namespace
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -17,7 +18,7 @@ from fairseq import metrics, utils
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
-from omegaconf import II, MISSING
+from omegaconf import II, MISSING, OmegaConf, open_dict
 
 from flallm_plugin.data.data_cfg import SignDataConfig, sampling_stride
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
@@ -151,16 +152,39 @@ class SignTranslationTask(FairseqTask):
 
     # ----------------------------------------------------------------- model
     def build_model(self, cfg, from_checkpoint=False):
-        # models skip loading pretrained parts (ResNet, stage 1, mBART) when a checkpoint follows
-        self.building_from_checkpoint = from_checkpoint
-        try:
-            model = super().build_model(cfg, from_checkpoint)
-        finally:
-            self.building_from_checkpoint = False
+        """Write the data facts into the model args (saved with the checkpoint, as speech_to_text
+        does with ``input_feat_per_channel``), build the model, and load its pretrained parts
+        (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
+        with open_dict(cfg) if OmegaConf.is_config(cfg) else ExitStack():
+            self.write_data_facts(cfg, from_checkpoint)
+        model = super().build_model(cfg, from_checkpoint)
+        if not from_checkpoint and hasattr(model, "load_pretrained_components"):
+            model.load_pretrained_components()
         if self.cfg.eval_bleu:
             gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
             self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
         return model
+
+    def write_data_facts(self, args, from_checkpoint: bool):
+        """What the model must know about the data. The input kind is this run's data; the frame
+        normalisation and resolution are the model's own once trained, and are checked, not replaced."""
+        d = self.data_cfg
+        features = d.input_type == "features"
+        args.input_type = d.input_type
+        args.input_feature_level = (d.feature_level or "sign") if features else None
+        args.input_feat_per_channel = d.feature_dim if features else None
+        args.input_channels = 1
+        if getattr(args, "max_source_positions", None) is None:  # fairseq's speech-to-text models read it
+            args.max_source_positions = self.cfg.max_source_frames
+        trained = from_checkpoint and getattr(args, "frame_crop", None) is not None
+        if not trained:
+            args.pixel_mean, args.pixel_std = d.mean, d.std
+            args.frame_resize, args.frame_crop = d.resize, d.crop
+        elif not features and (args.frame_resize, args.frame_crop) != (d.resize, d.crop):
+            raise ValueError(
+                f"{d.path}: frames are resized to {d.resize} and cropped to {d.crop}, but the model was trained "
+                f"on {args.frame_resize} / {args.frame_crop}; set resize/crop in the data config to the model's"
+            )
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         extra = dict(extra_gen_cls_kwargs or {})
