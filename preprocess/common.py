@@ -29,9 +29,9 @@ from tqdm import tqdm
 
 from flallm_plugin.data.text_io import read_table, read_utf8_lines
 from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
+from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.video_io import (
     IMAGE_EXTENSIONS,
-    SignDataError,
     count_frames,
     list_frame_files,
     read_image,

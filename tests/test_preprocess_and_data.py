@@ -30,7 +30,7 @@ from fairseq import options, tasks  # noqa: E402
 from fixtures import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4  # noqa: E402
 from flallm_plugin.data.data_cfg import SignDataConfig  # noqa: E402
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset  # noqa: E402
-from flallm_plugin.data.video_io import SignDataError  # noqa: E402
+from flallm_plugin.data.errors import SignDataError  # noqa: E402
 from preprocess import prep_csl_daily, prep_how2sign, prep_phoenix14t  # noqa: E402
 
 PLUGIN = os.path.join(REPO, "flallm_plugin")

@@ -20,10 +20,10 @@ import torch
 from fairseq.data import Dictionary, FairseqDataset, data_utils
 
 from flallm_plugin.data.data_cfg import SignDataConfig, sampling_stride
+from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.text_io import read_table
 from flallm_plugin.data.transforms import ClipTransform
 from flallm_plugin.data.video_io import (
-    SignDataError,
     load_features,
     num_sampled,
     read_frames,
