@@ -15,18 +15,17 @@ Everything is checked before anything is written, and each file is written to a
 temporary name and renamed, so a failed run never leaves a half-written directory.
 """
 import argparse
-import csv
 import os
-import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-import yaml
 from tqdm import tqdm
 
+from flallm_plugin.data.atomic_file import atomic_copy, atomic_write_text
+from flallm_plugin.data.manifest import write_data_config, write_manifest
 from flallm_plugin.data.text_io import read_table, read_utf8_lines
 from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
 from flallm_plugin.data.errors import SignDataError
@@ -145,32 +144,6 @@ def probe_all(splits: Dict[str, List[Sample]], video_root: str, verify_frames: b
             s.n_frames = n
 
 
-def _atomic_write(path: str, write_fn):
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            write_fn(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _atomic_copy(src: str, dst: str):
-    if os.path.abspath(src) == os.path.abspath(dst):
-        return
-    d = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def train_spm(texts: List[str], model_prefix: str, vocab_size: int, model_type: str):
     import sentencepiece as spm
 
@@ -209,7 +182,7 @@ def write_data_dir(
         if train_split not in splits:
             raise SignDataError(f"no {train_split!r} split found")
         texts = [check_text(s.tgt_text, s.where) for s in splits[train_split]]
-        _atomic_write(args.export_train_text, lambda f: f.write("\n".join(texts) + "\n"))
+        atomic_write_text(args.export_train_text, lambda f: f.write("\n".join(texts) + "\n"))
         print(f"wrote {len(texts):,} training targets to {args.export_train_text}")
         return {"train_text": args.export_train_text, "rows": len(texts)}
     if not args.out_dir:
@@ -258,24 +231,19 @@ def write_data_dir(
             for piece in sp.encode(text, out_type=str):
                 n_tok += 1
                 n_unk += tgt_dict.index(piece) == tgt_dict.unk()
-        _atomic_copy(spm_src, os.path.join(args.out_dir, spm_name))
+        atomic_copy(spm_src, os.path.join(args.out_dir, spm_name))
         dict_path = os.path.join(args.out_dir, "dict.txt")
-        _atomic_write(dict_path, lambda f: tgt_dict.save(f))
+        atomic_write_text(dict_path, lambda f: tgt_dict.save(f))
 
     for split, samples in splits.items():
         has_clip = any(s.start is not None or s.end is not None for s in samples)
         cols = ["id", "video", "n_frames", "tgt_text", "speaker"] + (["start", "end"] if has_clip else [])
 
-        def write_manifest(f, samples=samples, has_clip=has_clip, cols=cols):
-            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None, lineterminator="\n")
-            w.writerow(cols)
-            for s in samples:
-                row = [s.id, s.video, s.n_frames, s.tgt_text, s.speaker]
-                if has_clip:
-                    row += ["" if s.start is None else s.start, "" if s.end is None else s.end]
-                w.writerow(row)
-
-        _atomic_write(os.path.join(args.out_dir, f"{split}.tsv"), write_manifest)
+        rows = (
+            [s.id, s.video, s.n_frames, s.tgt_text, s.speaker] + ([s.start, s.end] if has_clip else [])
+            for s in samples
+        )
+        write_manifest(os.path.join(args.out_dir, f"{split}.tsv"), rows, cols)
 
     config = {
         "vocab_filename": "dict.txt",
@@ -292,9 +260,7 @@ def write_data_dir(
         "bleu_tokenizer": bleu_tokenizer,
         "tgt_lang_tag": args.tgt_lang_tag,
     }
-    _atomic_write(
-        os.path.join(args.out_dir, "config.yaml"), lambda f: yaml.safe_dump(config, f, sort_keys=False)
-    )
+    write_data_config(os.path.join(args.out_dir, "config.yaml"), config)
     summary = {
         "out_dir": args.out_dir,
         "splits": {
