@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from flallm_plugin.data.atomic_file import atomic_copy, atomic_write_text
 from flallm_plugin.data.manifest import write_data_config, write_manifest
+from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
 from flallm_plugin.data.text_io import read_table, read_utf8_lines
 from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
 from flallm_plugin.data.errors import SignDataError
@@ -144,28 +145,6 @@ def probe_all(splits: Dict[str, List[Sample]], video_root: str, verify_frames: b
             s.n_frames = n
 
 
-def train_spm(texts: List[str], model_prefix: str, vocab_size: int, model_type: str):
-    import sentencepiece as spm
-
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
-        f.write("\n".join(texts) + "\n")
-        text_path = f.name
-    try:
-        spm.SentencePieceTrainer.train(
-            input=text_path,
-            model_prefix=model_prefix,
-            vocab_size=vocab_size,
-            model_type=model_type,
-            character_coverage=1.0,
-            hard_vocab_limit=False,
-            unk_id=3, bos_id=0, eos_id=2, pad_id=1,  # fairseq's special-symbol order
-            num_threads=1,
-            minloglevel=2,
-        )
-    finally:
-        os.unlink(text_path)
-
-
 def write_data_dir(
     splits: Dict[str, List[Sample]],
     video_root: str,
@@ -211,8 +190,11 @@ def write_data_dir(
             spm_src = args.spm_model
             spm_name = os.path.basename(args.spm_model)
         else:
-            train_spm(train_texts, os.path.join(tmp, "spm"), args.vocab_size, args.spm_type)
-            spm_src, spm_name = os.path.join(tmp, "spm.model"), "spm.model"
+            text_path = os.path.join(tmp, "train.txt")
+            with open(text_path, "w", encoding="utf-8") as f:
+                f.write("\n".join(train_texts) + "\n")
+            spm_src = train_sentencepiece(text_path, os.path.join(tmp, "spm"), args.vocab_size, args.spm_type)
+            spm_name = "spm.model"
         sp = spm.SentencePieceProcessor(model_file=spm_src)
         if args.dict:
             if not os.path.isfile(args.dict):
