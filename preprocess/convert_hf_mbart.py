@@ -34,10 +34,7 @@ import re
 import shutil
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from preprocess.trim_mbart import MBART_CC25_LANGS  # noqa: E402
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS
 
 SPM_NAMES = ("sentencepiece.bpe.model", "sentence.bpe.model")
 # HF activation name -> fairseq activation name

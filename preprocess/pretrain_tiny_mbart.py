@@ -36,11 +36,8 @@ import subprocess
 import sys
 import time
 
-if __package__ in (None, ""):  # run as a script: make the repo importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece  # noqa: E402
-from flallm_plugin.data.text_io import read_utf8_lines  # noqa: E402
+from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
+from flallm_plugin.data.text_io import read_utf8_lines
 
 # sentencepiece ids 0..2 (unk, <s>, </s>) are fairseq's specials; its regular pieces start
 # at 3 and fairseq id = sentencepiece id + 1 (fairseq also has <pad> at 1).

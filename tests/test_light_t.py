@@ -33,10 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 PLUGIN = str(REPO / "flallm_plugin")
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "preprocess"))  # the scripts, importable by name
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import make_phoenix  # noqa: E402
-from preprocess.prep_phoenix14t import main as prep_phoenix  # noqa: E402
+from prep_phoenix14t import main as prep_phoenix  # noqa: E402
 
 GNORM_KEYS = ("gnorm_backbone", "gnorm_temporal", "gnorm_adapter", "gnorm_translator")
 EPOCHS, UPDATES = 40, 80  # 6 sentences, batch 4 -> 2 updates per epoch

@@ -23,12 +23,12 @@ from flallm_plugin.checkpoint_safety import safe_torch_load
 from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if str(REPO / "preprocess") not in sys.path:  # the scripts, importable by name
+    sys.path.insert(0, str(REPO / "preprocess"))
 
-from preprocess.convert_hf_mbart import ConversionError, convert_hf_mbart  # noqa: E402
-from preprocess.pretrain_tiny_mbart import pretrain_tiny_mbart  # noqa: E402
-from preprocess.trim_mbart import TrimError, trim_mbart  # noqa: E402
+from convert_hf_mbart import ConversionError, convert_hf_mbart  # noqa: E402
+from pretrain_tiny_mbart import pretrain_tiny_mbart  # noqa: E402
+from trim_mbart import TrimError, trim_mbart  # noqa: E402
 
 SUBJECTS = ["der Hund", "die Katze", "das Kind", "der Lehrer", "die Frau", "der Mann",
             "das Wetter", "die Sonne", "der Wind", "die Wolke", "der Regen", "das Gewitter"]

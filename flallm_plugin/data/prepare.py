@@ -25,11 +25,11 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from flallm_plugin.data.atomic_file import atomic_copy, atomic_write_text
-from flallm_plugin.data.manifest import write_data_config, write_manifest
-from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
-from flallm_plugin.data.text_io import read_table, read_utf8_lines
 from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
 from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.data.manifest import write_data_config, write_manifest
+from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
+from flallm_plugin.data.text_io import read_table
 from flallm_plugin.data.video_io import (
     IMAGE_EXTENSIONS,
     count_frames,
@@ -85,11 +85,6 @@ def check_text(text: str, where: str) -> str:
     if "\t" in text or "\n" in text or "\r" in text:
         raise SignDataError(f"{where}: target text contains a tab or line break")
     return text
-
-
-def read_text_lines(path: str) -> List[str]:
-    """A UTF-8 text file's lines; a clear error with the line number otherwise."""
-    return read_utf8_lines(path)
 
 
 def read_delimited(path: str, delimiter: str, header: List[str]) -> List[Dict[str, str]]:
@@ -265,4 +260,4 @@ def print_summary(summary: Dict):
     print(f"  took {summary['seconds']} s")
 
 
-__all__ = ["Sample", "add_common_args", "read_delimited", "read_text_lines", "write_data_dir", "IMAGE_EXTENSIONS"]
+__all__ = ["Sample", "add_common_args", "read_delimited", "write_data_dir", "IMAGE_EXTENSIONS"]
