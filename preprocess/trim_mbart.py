@@ -32,7 +32,7 @@ import os
 import shutil
 import sys
 
-from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes
 from flallm_plugin.data.text_io import read_utf8_lines
 
 EMBEDDING_KEYS = (
@@ -90,9 +90,7 @@ def read_train_text(path):
 def _parse_langs(langs):
     if langs is None:
         return list(MBART_CC25_LANGS)
-    if isinstance(langs, str):
-        langs = langs.split(",")
-    langs = [lang.strip() for lang in langs if lang.strip()]
+    langs = parse_lang_codes(langs)
     if not langs:
         raise TrimError("--langs: no language code given")
     return langs
