@@ -1,4 +1,4 @@
-"""What every dataset preprocessor shares: validation, tokenizer, dictionary, manifests.
+"""What every dataset preprocessor (preprocess/prep_*.py) shares: validation, tokenizer, dictionary, manifests.
 
 A preprocessor parses its dataset's release layout into :class:`Sample` rows per split,
 then :func:`write_data_dir` validates every sample (the frame folder or video exists
