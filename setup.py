@@ -9,7 +9,7 @@ setup(
         "for gloss-free sign language translation, as a fairseq --user-dir plugin"
     ),
     python_requires=">=3.10",
-    packages=find_packages(include=["flallm_plugin", "flallm_plugin.*", "preprocess", "preprocess.*"]),
+    packages=find_packages(include=["flallm_plugin", "flallm_plugin.*"]),
     install_requires=[
         # torch/torchvision/ve-fairseq are installed by the Makefile (see requirements.txt)
         "sentencepiece",

@@ -34,10 +34,7 @@ import re
 import shutil
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from preprocess.trim_mbart import MBART_CC25_LANGS  # noqa: E402
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes
 
 SPM_NAMES = ("sentencepiece.bpe.model", "sentence.bpe.model")
 # HF activation name -> fairseq activation name
@@ -109,9 +106,7 @@ def resolve_langs(hf_dir, first_lang_id, num_langs, langs=None):
     codes when the vocabulary has room for exactly 25.
     """
     if langs is not None:
-        if isinstance(langs, str):
-            langs = langs.split(",")
-        langs = [lang.strip() for lang in langs if lang.strip()]
+        langs = parse_lang_codes(langs)
         source = "--langs"
     else:
         added = _tokenizer_added_tokens(hf_dir)

@@ -23,13 +23,9 @@ or call anything else is refused.
 import argparse
 import os
 import pickle
-import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from preprocess.common import Sample, add_common_args, read_delimited, write_data_dir  # noqa: E402
-from flallm_plugin.data.video_io import SignDataError  # noqa: E402
+from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.data.prepare import Sample, add_common_args, read_delimited, write_data_dir
 
 LABEL_FILE = os.path.join("sentence_label", "csl2020ct_v2.pkl")
 SPLIT_FILE = os.path.join("sentence_label", "split_1.txt")

@@ -24,13 +24,9 @@ start/end times, which the manifests then carry as ``start`` / ``end`` columns.
 import argparse
 import math
 import os
-import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from preprocess.common import Sample, add_common_args, read_delimited, write_data_dir  # noqa: E402
-from flallm_plugin.data.video_io import SignDataError  # noqa: E402
+from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.data.prepare import Sample, add_common_args, read_delimited, write_data_dir
 
 HEADER = [
     "VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE",

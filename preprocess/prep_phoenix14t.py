@@ -15,12 +15,8 @@ Targets are the ``translation`` column (glosses are not used: gloss-free transla
 """
 import argparse
 import os
-import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from preprocess.common import Sample, add_common_args, read_delimited, write_data_dir  # noqa: E402
+from flallm_plugin.data.prepare import Sample, add_common_args, read_delimited, write_data_dir
 
 HEADER = ["name", "video", "start", "end", "speaker", "orth", "translation"]
 SPLITS = ("train", "dev", "test")

@@ -36,10 +36,8 @@ import subprocess
 import sys
 import time
 
-if __package__ in (None, ""):  # run as a script: make the repo importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from flallm_plugin.data.text_io import read_utf8_lines  # noqa: E402
+from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
+from flallm_plugin.data.text_io import read_utf8_lines
 
 # sentencepiece ids 0..2 (unk, <s>, </s>) are fairseq's specials; its regular pieces start
 # at 3 and fairseq id = sentencepiece id + 1 (fairseq also has <pad> at 1).
@@ -95,30 +93,6 @@ def read_text_lines(path):
     if not lines:
         raise ValueError(f"{path}: the text file is empty (no non-blank line)")
     return lines
-
-
-def train_sentencepiece(text_file, model_prefix, vocab_size, model_type="unigram"):
-    """Train a sentencepiece model with mBART's id layout (unk=0, <s>=1, </s>=2, no pad).
-
-    ``hard_vocab_limit=False`` lets a small text yield fewer pieces than requested.
-    """
-    import sentencepiece as spm
-
-    spm.SentencePieceTrainer.train(
-        input=text_file,
-        model_prefix=model_prefix,
-        vocab_size=vocab_size,
-        model_type=model_type,
-        character_coverage=1.0,
-        hard_vocab_limit=False,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        num_threads=2,
-        minloglevel=2,
-    )
-    return model_prefix + ".model"
 
 
 def write_fairseq_dict(sp, encoded_lines, path):
@@ -219,7 +193,8 @@ def pretrain_tiny_mbart(
             shutil.copyfile(spm_model, spm_out)
     else:
         trained = train_sentencepiece(
-            clean_text, os.path.join(work_dir, "sentence.bpe"), spm_vocab_size
+            clean_text, os.path.join(work_dir, "sentence.bpe"), spm_vocab_size,
+            model_type="unigram", id_layout="mbart", num_threads=2,
         )
         shutil.copyfile(trained, spm_out)
     sp = spm.SentencePieceProcessor(model_file=spm_out)

@@ -32,16 +32,8 @@ import os
 import shutil
 import sys
 
-if __package__ in (None, ""):  # run as a script: make the repo importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from flallm_plugin.data.text_io import read_utf8_lines  # noqa: E402
-
-# mbart.cc25's languages in release order (the order of its language-tag rows).
-MBART_CC25_LANGS = (
-    "ar_AR,cs_CZ,de_DE,en_XX,es_XX,et_EE,fi_FI,fr_XX,gu_IN,hi_IN,it_IT,ja_XX,kk_KZ,ko_KR,"
-    "lt_LT,lv_LV,my_MM,ne_NP,nl_XX,ro_RO,ru_RU,si_LK,tr_TR,vi_VN,zh_CN"
-).split(",")
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes
+from flallm_plugin.data.text_io import read_utf8_lines
 
 EMBEDDING_KEYS = (
     "encoder.embed_tokens.weight",
@@ -98,9 +90,7 @@ def read_train_text(path):
 def _parse_langs(langs):
     if langs is None:
         return list(MBART_CC25_LANGS)
-    if isinstance(langs, str):
-        langs = langs.split(",")
-    langs = [lang.strip() for lang in langs if lang.strip()]
+    langs = parse_lang_codes(langs)
     if not langs:
         raise TrimError("--langs: no language code given")
     return langs

@@ -28,15 +28,17 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from flallm_plugin.checkpoint_safety import UnsafeCheckpointError, safe_torch_load
 from flallm_plugin.models.light_t import PAPER_PARAMS
 from flallm_plugin.models.visual_encoder import VisualEncoder, build_resnet18, lengths_to_mask, load_resnet18_weights
+from flallm_plugin.scoring.generate_output import parse_generate_lines
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = str(REPO / "flallm_plugin")
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "preprocess"))  # the scripts, importable by name
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import make_phoenix  # noqa: E402
-from preprocess.prep_phoenix14t import main as prep_phoenix  # noqa: E402
+from prep_phoenix14t import main as prep_phoenix  # noqa: E402
 
 GNORM_KEYS = ("gnorm_backbone", "gnorm_temporal", "gnorm_adapter", "gnorm_translator")
 EPOCHS, UPDATES = 40, 80  # 6 sentences, batch 4 -> 2 updates per epoch
@@ -96,22 +98,15 @@ def json_log(text, tag):
 
 def parse_generate(text):
     """fairseq-generate output -> {id: target}, {id: [(score, detok hypothesis), ...]}."""
-    targets, hyps = {}, defaultdict(list)
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if line.startswith("T-"):
-            targets[int(fields[0][2:])] = fields[1] if len(fields) > 1 else ""
-        elif line.startswith("D-"):
-            hyps[int(fields[0][2:])].append((float(fields[1]), fields[2] if len(fields) > 2 else ""))
-    return targets, dict(hyps)
+    samples = parse_generate_lines(text.splitlines(), "fairseq-generate output")
+    targets = {i: s.reference for i, s in samples.items() if s.reference is not None}
+    hyps = {i: [(h.score, h.text) for h in s.detokenized] for i, s in samples.items() if s.detokenized}
+    return targets, hyps
 
 
 def count_h_lines(text):
-    counts = defaultdict(int)
-    for line in text.splitlines():
-        if line.startswith("H-"):
-            counts[int(line.split("\t")[0][2:])] += 1
-    return dict(counts)
+    samples = parse_generate_lines(text.splitlines(), "fairseq-generate output")
+    return {i: len(s.tokenized) for i, s in samples.items() if s.tokenized}
 
 
 def read_event_scalars(path):

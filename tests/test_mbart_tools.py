@@ -20,14 +20,15 @@ from fairseq.data import Dictionary
 from fairseq.models.bart import BARTModel
 from fairseq.models.bart.model import mbart_large_architecture
 from flallm_plugin.checkpoint_safety import safe_torch_load
+from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if str(REPO / "preprocess") not in sys.path:  # the scripts, importable by name
+    sys.path.insert(0, str(REPO / "preprocess"))
 
-from preprocess.convert_hf_mbart import ConversionError, convert_hf_mbart  # noqa: E402
-from preprocess.pretrain_tiny_mbart import pretrain_tiny_mbart  # noqa: E402
-from preprocess.trim_mbart import TrimError, trim_mbart  # noqa: E402
+from convert_hf_mbart import ConversionError, convert_hf_mbart  # noqa: E402
+from pretrain_tiny_mbart import pretrain_tiny_mbart  # noqa: E402
+from trim_mbart import TrimError, trim_mbart  # noqa: E402
 
 SUBJECTS = ["der Hund", "die Katze", "das Kind", "der Lehrer", "die Frau", "der Mann",
             "das Wetter", "die Sonne", "der Wind", "die Wolke", "der Regen", "das Gewitter"]
@@ -188,11 +189,7 @@ def hf_mbart_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf_mbart")
     text = root / "text.txt"
     text.write_text("\n".join(german_sentences(100, seed=3)) + "\n", encoding="utf-8")
-    spm.SentencePieceTrainer.train(
-        input=str(text), model_prefix=str(root / "spm"), vocab_size=50, model_type="unigram",
-        character_coverage=1.0, hard_vocab_limit=False, unk_id=0, bos_id=1, eos_id=2,
-        pad_id=-1, minloglevel=2,
-    )
+    train_sentencepiece(str(text), str(root / "spm"), 50, model_type="unigram", id_layout="mbart")
     sp = spm.SentencePieceProcessor(model_file=str(root / "spm.model"))
     # HF MBart ids: <s> <pad> </s> <unk>, pieces 3.. (id = piece + 1), language codes, <mask>
     vocab = sp.get_piece_size() + 1 + len(HF_LANGS) + 1

@@ -19,6 +19,7 @@ from fixtures import DEFAULT_SPLITS, WORDS, make_phoenix  # noqa: E402
 
 import flallm_plugin  # noqa: E402,F401
 from flallm_plugin.checkpoint_safety import safe_torch_load  # noqa: E402
+from flallm_plugin.scoring.generate_output import parse_generate_lines  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER_DIR = os.path.join(REPO, "flallm_plugin")
@@ -35,8 +36,9 @@ def run(cmd, **kw):
 
 
 def parse_generate(out):
-    refs = dict(re.findall(r"^T-(\d+)\t(.*)$", out, re.M))
-    hyps = {i: h for i, _, h in re.findall(r"^D-(\d+)\t(\S+)\t(.*)$", out, re.M)}
+    samples = parse_generate_lines(out.split("\n"), "fairseq-generate output")
+    refs = {i: s.reference for i, s in samples.items() if s.reference is not None}
+    hyps = {i: s.hypothesis for i, s in samples.items() if s.hypothesis is not None}
     return refs, hyps
 
 

@@ -16,7 +16,7 @@ import sys
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
-for _p in (TESTS, REPO):
+for _p in (TESTS, REPO, os.path.join(REPO, "preprocess")):  # preprocess/: the scripts, importable by name
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
@@ -30,8 +30,10 @@ from fairseq import options, tasks  # noqa: E402
 from fixtures import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4  # noqa: E402
 from flallm_plugin.data.data_cfg import SignDataConfig  # noqa: E402
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset  # noqa: E402
-from flallm_plugin.data.video_io import SignDataError  # noqa: E402
-from preprocess import prep_csl_daily, prep_how2sign, prep_phoenix14t  # noqa: E402
+from flallm_plugin.data.errors import SignDataError  # noqa: E402
+import prep_csl_daily  # noqa: E402
+import prep_how2sign  # noqa: E402
+import prep_phoenix14t  # noqa: E402
 
 PLUGIN = os.path.join(REPO, "flallm_plugin")
 SMALL = ["--resize", "32", "--crop", "28", "--vocab-size", "100", "--workers", "1"]

@@ -110,11 +110,11 @@ def json_records(log_text, tag):
     return out
 
 
-def parse_generate(text):
-    refs = dict(re.findall(r"^T-(\d+)\t(.*)$", text, re.M))
-    hyps = {i: h for i, _, h in re.findall(r"^D-(\d+)\t(\S+)\t(.*)$", text, re.M)}
-    ids = sorted(refs, key=int)
-    return [hyps[i] for i in ids], [refs[i] for i in ids]
+def parse_generate(text, source):
+    """(hypotheses, references) of a fairseq-generate output, ordered by sample id."""
+    from flallm_plugin.scoring.generate_output import hypotheses_and_references, parse_generate_lines
+
+    return hypotheses_and_references(parse_generate_lines(text.split("\n"), source), source)
 
 
 def plot_curves(path, stage1_log, stage2_log):
@@ -249,9 +249,9 @@ def main(argv=None):
 
     from flallm_plugin.scoring.sign_eval import evaluate
 
-    hyp1, ref1 = parse_generate(out1)
-    hyp2, ref2 = parse_generate(out2)
-    hyp3, ref3 = parse_generate(out3)
+    hyp1, ref1 = parse_generate(out1, "stage1_generate output")
+    hyp2, ref2 = parse_generate(out2, "stage2_generate output")
+    hyp3, ref3 = parse_generate(out3, "stage2_random_mbart_generate output")
     r1, r2, r3 = evaluate(hyp1, ref1), evaluate(hyp2, ref2), evaluate(hyp3, ref3)
     plot_path = os.path.join(out, "training_curves.png")
     steps.python("plot", lambda: plot_curves(plot_path, log1, log2))

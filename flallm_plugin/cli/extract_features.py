@@ -13,7 +13,6 @@ OUT holds ``{split}.tsv``, ``config.yaml`` (``input_type: features``), the dicti
 the sentencepiece model and ``features/{split}/{id}.npy`` (N x C float arrays).
 """
 import argparse
-import csv
 import logging
 import os
 import shutil
@@ -22,8 +21,9 @@ import time
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
+
+from flallm_plugin.data.manifest import write_data_config, write_manifest
 
 logger = logging.getLogger("flallm.extract_features")
 
@@ -107,13 +107,10 @@ def extract(args) -> dict:
                     _atomic_save_npy(os.path.join(args.out_dir, rel), arr)
                     rows.append((idx, [sid, rel, arr.shape[0], dataset.tgt_texts[idx], dataset.speakers[idx]]))
         rows.sort()
-        tmp = os.path.join(args.out_dir, f".{split}.tsv.tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n")
-            w.writerow(["id", "video", "n_frames", "tgt_text", "speaker"])
-            for _, r in rows:
-                w.writerow(r)
-        os.replace(tmp, os.path.join(args.out_dir, f"{split}.tsv"))
+        write_manifest(
+            os.path.join(args.out_dir, f"{split}.tsv"), [r for _, r in rows],
+            ["id", "video", "n_frames", "tgt_text", "speaker"],
+        )
         summary[split] = {"rows": len(rows), "seconds": round(time.time() - t0, 1)}
 
     # vocabulary and subword model travel with the features; the config says what they are
@@ -137,10 +134,7 @@ def extract(args) -> dict:
     })
     if args.tgt_lang_tag is not None:
         config["tgt_lang_tag"] = args.tgt_lang_tag
-    tmp = os.path.join(args.out_dir, ".config.yaml.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-    os.replace(tmp, os.path.join(args.out_dir, "config.yaml"))
+    write_data_config(os.path.join(args.out_dir, "config.yaml"), config)
     for split, v in summary.items():
         print(f"{split}: {v['rows']} videos -> {args.out_dir}/features/{split} ({v['seconds']} s)")
     print(f"feature level {args.level}, dim {feat_dim}; config: {os.path.join(args.out_dir, 'config.yaml')}")

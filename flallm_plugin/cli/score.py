@@ -13,45 +13,16 @@ or from two plain-text files, one sentence per line::
 import argparse
 import json
 import os
-import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
 from sacrebleu.metrics import BLEU
 
+from flallm_plugin.scoring.generate_output import hypotheses_and_references, read_generate_output
+from flallm_plugin.scoring.score_input import ScoreInputError, read_lines
 from flallm_plugin.scoring.sign_eval import evaluate, format_report
 
-_GEN_LINE = re.compile(r"^([TDH])-")
-_ID = re.compile(r"^\d+$")
-
-
-class ScoreInputError(ValueError):
-    """An input file cannot be scored; the message names the file (and line)."""
-
-
-def read_lines(path: str) -> List[str]:
-    """Lines of a UTF-8 text file, split on ``\\n`` only, without line endings."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ScoreInputError(f"{path}: cannot read: {e.strerror or e}") from e
-    if not raw:
-        return []
-    chunks = raw.split(b"\n")
-    if chunks[-1] == b"":  # final newline
-        chunks.pop()
-    lines = []
-    for lineno, chunk in enumerate(chunks, start=1):
-        try:
-            line = chunk.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ScoreInputError(
-                f"{path}:{lineno}: not valid UTF-8 (byte 0x{chunk[e.start]:02x} "
-                f"at column {e.start + 1})"
-            ) from e
-        lines.append(line[:-1] if line.endswith("\r") else line)
-    return lines
+__all__ = ["ScoreInputError", "cli_main", "parse_generate_output", "read_lines", "read_parallel"]
 
 
 def read_parallel(hyp_path: str, ref_path: str) -> Tuple[List[str], List[str]]:
@@ -66,69 +37,12 @@ def read_parallel(hyp_path: str, ref_path: str) -> Tuple[List[str], List[str]]:
 
 
 def parse_generate_output(path: str) -> Tuple[List[str], List[str]]:
-    """Pair ``T-<id>\\t<ref>`` with ``D-<id>\\t<score>\\t<hyp>`` lines of a saved
-    ``fairseq-generate`` output (``H-`` lines when there is no ``D-`` line).
+    """(hypotheses, references) of a saved ``fairseq-generate`` output, ordered by sample id.
 
-    Other lines (``S-``, ``P-``, logging...) are ignored; with ``--nbest > 1`` the
-    first (best) hypothesis of each id is used.
-
-    Returns:
-        (hypotheses, references), ordered by sample id.
+    ``D-`` hypotheses (``H-`` when there is no ``D-`` line); with ``--nbest > 1`` the
+    first (best) one of each id. See :mod:`flallm_plugin.scoring.generate_output`.
     """
-    refs: Dict[int, Tuple[str, int]] = {}
-    hyps: Dict[str, Dict[int, Tuple[str, int]]] = {"D": {}, "H": {}}
-    for lineno, line in enumerate(read_lines(path), start=1):
-        m = _GEN_LINE.match(line)
-        if m is None:
-            continue
-        kind = m.group(1)
-        nfields = 2 if kind == "T" else 3
-        fields = line.split("\t", nfields - 1)
-        sid = fields[0][2:]
-        if len(fields) != nfields or not _ID.match(sid):
-            expected = "T-<id>\\t<reference>" if kind == "T" else f"{kind}-<id>\\t<score>\\t<hypothesis>"
-            raise ScoreInputError(
-                f"{path}:{lineno}: malformed {kind}- line (expected {expected}): {line[:80]!r}"
-            )
-        if kind != "T":
-            try:
-                float(fields[1])
-            except ValueError:
-                raise ScoreInputError(
-                    f"{path}:{lineno}: malformed {kind}- line, score {fields[1]!r} "
-                    f"is not a number"
-                ) from None
-        key = int(sid)
-        if kind == "T":
-            if key in refs:
-                raise ScoreInputError(
-                    f"{path}:{lineno}: second reference for id {key} "
-                    f"(first at line {refs[key][1]})"
-                )
-            refs[key] = (fields[1], lineno)
-        elif key not in hyps[kind]:  # nbest > 1: keep the best (first) one
-            hyps[kind][key] = (fields[2], lineno)
-
-    kind = "D" if hyps["D"] else "H"
-    chosen = hyps[kind]
-    if not refs and not chosen:
-        raise ScoreInputError(f"{path}: no T-/D-/H- lines found (not a fairseq-generate output?)")
-    lone_hyps = sorted(set(chosen) - set(refs))
-    if lone_hyps:
-        k = lone_hyps[0]
-        raise ScoreInputError(
-            f"{path}:{chosen[k][1]}: {kind}-{k} has no T-{k} reference "
-            f"({len(lone_hyps)} id(s) without a reference)"
-        )
-    lone_refs = sorted(set(refs) - set(chosen))
-    if lone_refs:
-        k = lone_refs[0]
-        raise ScoreInputError(
-            f"{path}:{refs[k][1]}: T-{k} has no {kind}-{k} hypothesis "
-            f"({len(lone_refs)} id(s) without a hypothesis)"
-        )
-    ids = sorted(refs)
-    return [chosen[k][0] for k in ids], [refs[k][0] for k in ids]
+    return hypotheses_and_references(read_generate_output(path), path)
 
 
 def default_tokenizer(data: Optional[str], config_yaml: str = "config.yaml") -> str:

@@ -123,7 +123,32 @@ class SignDataConfig(object):
 
     @property
     def sampling_rate(self) -> float:
+        """temporal sampling rate of video input (1/k); see :meth:`sampling_stride`"""
         return float(self.config.get("sampling_rate", 0.25))
+
+    def sampling_stride(self, rate: Optional[float] = None) -> int:
+        """The temporal stride for this data: the one place that validates a sampling rate.
+
+        Args:
+            rate: overrides the config's ``sampling_rate`` (e.g. the task's
+                ``--sampling-rate``); ``None`` uses the config's.
+
+        Cached features were sampled at extraction: their stride is 1, and a rate
+        other than 1 is an error.
+        """
+        if self.input_type == "features":
+            if rate not in (None, 1.0):
+                raise ValueError(
+                    f"{self.path}: cached features were sampled at extraction; --sampling-rate "
+                    f"{rate} cannot be applied to them"
+                )
+            return 1
+        if rate is not None:
+            return sampling_stride(rate)
+        try:
+            return sampling_stride(self.sampling_rate)
+        except ValueError as e:
+            raise ValueError(f"{self.path}: sampling_rate: {e}") from e
 
     @property
     def augmentation(self) -> Dict[str, Any]:

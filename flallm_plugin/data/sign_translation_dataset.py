@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from fairseq.data import Dictionary, FairseqDataset, data_utils
 
-from flallm_plugin.data.data_cfg import SignDataConfig, sampling_stride
+from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.text_io import read_table
 from flallm_plugin.data.transforms import ClipTransform
 from flallm_plugin.data.video_io import (
-    SignDataError,
     load_features,
     num_sampled,
     read_frames,
@@ -63,7 +63,7 @@ class SignTranslationDataset(FairseqDataset):
         ends: Optional[List[Optional[float]]] = None,
         tgt_dict: Optional[Dictionary] = None,
         bpe=None,
-        sampling_rate: float = 0.25,
+        sampling_rate: Optional[float] = None,
         augment: bool = True,
         seed: int = 1,
         manifest: Optional[str] = None,
@@ -88,7 +88,7 @@ class SignTranslationDataset(FairseqDataset):
         self.manifest = manifest or split
         self.lines = lines or list(range(2, self.n_samples + 2))
         self.features = cfg.input_type == "features"
-        self.stride = 1 if self.features else sampling_stride(sampling_rate)
+        self.stride = cfg.sampling_stride(sampling_rate)
         self.transform = ClipTransform(
             cfg.resize, cfg.crop, train=is_train_split, augmentation=dict(cfg.augmentation, enabled=augment and cfg.augmentation["enabled"])
         )
@@ -229,7 +229,7 @@ class SignTranslationDatasetCreator(object):
         tgt_dict: Optional[Dictionary],
         bpe,
         is_train_split: bool,
-        sampling_rate: float,
+        sampling_rate: Optional[float],
         augment: bool,
         seed: int,
         tgt_lang_tag: Optional[str] = None,

@@ -3,7 +3,7 @@ import csv
 import os
 from typing import Dict, List, Sequence, Tuple
 
-from flallm_plugin.data.video_io import SignDataError
+from flallm_plugin.data.errors import SignDataError
 
 
 def read_utf8_lines(path: str, what: str = "file") -> List[str]:

@@ -11,16 +11,14 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
+from flallm_plugin.data.errors import SignDataError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 FEATURE_EXTENSIONS = (".npy",)
 
 # decoding happens in data-loader workers: one OpenCV thread each avoids oversubscription
 cv2.setNumThreads(1)
-
-
-class SignDataError(ValueError):
-    """Bad input: names the file (and, where known, the manifest row)."""
 
 
 def natural_key(name: str):

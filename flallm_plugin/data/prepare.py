@@ -1,4 +1,4 @@
-"""What every dataset preprocessor shares: validation, tokenizer, dictionary, manifests.
+"""What every dataset preprocessor (preprocess/prep_*.py) shares: validation, tokenizer, dictionary, manifests.
 
 A preprocessor parses its dataset's release layout into :class:`Sample` rows per split,
 then :func:`write_data_dir` validates every sample (the frame folder or video exists
@@ -15,23 +15,23 @@ Everything is checked before anything is written, and each file is written to a
 temporary name and renamed, so a failed run never leaves a half-written directory.
 """
 import argparse
-import csv
 import os
-import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-import yaml
 from tqdm import tqdm
 
-from flallm_plugin.data.text_io import read_table, read_utf8_lines
+from flallm_plugin.data.atomic_file import atomic_copy, atomic_write_text
 from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
+from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.data.manifest import write_data_config, write_manifest
+from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
+from flallm_plugin.data.text_io import read_table
 from flallm_plugin.data.video_io import (
     IMAGE_EXTENSIONS,
-    SignDataError,
     count_frames,
     list_frame_files,
     read_image,
@@ -87,11 +87,6 @@ def check_text(text: str, where: str) -> str:
     return text
 
 
-def read_text_lines(path: str) -> List[str]:
-    """A UTF-8 text file's lines; a clear error with the line number otherwise."""
-    return read_utf8_lines(path)
-
-
 def read_delimited(path: str, delimiter: str, header: List[str]) -> List[Dict[str, str]]:
     """Rows of a delimited annotation file with ``header``; errors name the file and the line."""
     rows = read_table(path, delimiter, header, strip=True)[1]
@@ -145,54 +140,6 @@ def probe_all(splits: Dict[str, List[Sample]], video_root: str, verify_frames: b
             s.n_frames = n
 
 
-def _atomic_write(path: str, write_fn):
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            write_fn(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _atomic_copy(src: str, dst: str):
-    if os.path.abspath(src) == os.path.abspath(dst):
-        return
-    d = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def train_spm(texts: List[str], model_prefix: str, vocab_size: int, model_type: str):
-    import sentencepiece as spm
-
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
-        f.write("\n".join(texts) + "\n")
-        text_path = f.name
-    try:
-        spm.SentencePieceTrainer.train(
-            input=text_path,
-            model_prefix=model_prefix,
-            vocab_size=vocab_size,
-            model_type=model_type,
-            character_coverage=1.0,
-            hard_vocab_limit=False,
-            unk_id=3, bos_id=0, eos_id=2, pad_id=1,  # fairseq's special-symbol order
-            num_threads=1,
-            minloglevel=2,
-        )
-    finally:
-        os.unlink(text_path)
-
-
 def write_data_dir(
     splits: Dict[str, List[Sample]],
     video_root: str,
@@ -209,7 +156,7 @@ def write_data_dir(
         if train_split not in splits:
             raise SignDataError(f"no {train_split!r} split found")
         texts = [check_text(s.tgt_text, s.where) for s in splits[train_split]]
-        _atomic_write(args.export_train_text, lambda f: f.write("\n".join(texts) + "\n"))
+        atomic_write_text(args.export_train_text, lambda f: f.write("\n".join(texts) + "\n"))
         print(f"wrote {len(texts):,} training targets to {args.export_train_text}")
         return {"train_text": args.export_train_text, "rows": len(texts)}
     if not args.out_dir:
@@ -238,8 +185,11 @@ def write_data_dir(
             spm_src = args.spm_model
             spm_name = os.path.basename(args.spm_model)
         else:
-            train_spm(train_texts, os.path.join(tmp, "spm"), args.vocab_size, args.spm_type)
-            spm_src, spm_name = os.path.join(tmp, "spm.model"), "spm.model"
+            text_path = os.path.join(tmp, "train.txt")
+            with open(text_path, "w", encoding="utf-8") as f:
+                f.write("\n".join(train_texts) + "\n")
+            spm_src = train_sentencepiece(text_path, os.path.join(tmp, "spm"), args.vocab_size, args.spm_type)
+            spm_name = "spm.model"
         sp = spm.SentencePieceProcessor(model_file=spm_src)
         if args.dict:
             if not os.path.isfile(args.dict):
@@ -258,24 +208,19 @@ def write_data_dir(
             for piece in sp.encode(text, out_type=str):
                 n_tok += 1
                 n_unk += tgt_dict.index(piece) == tgt_dict.unk()
-        _atomic_copy(spm_src, os.path.join(args.out_dir, spm_name))
+        atomic_copy(spm_src, os.path.join(args.out_dir, spm_name))
         dict_path = os.path.join(args.out_dir, "dict.txt")
-        _atomic_write(dict_path, lambda f: tgt_dict.save(f))
+        atomic_write_text(dict_path, lambda f: tgt_dict.save(f))
 
     for split, samples in splits.items():
         has_clip = any(s.start is not None or s.end is not None for s in samples)
         cols = ["id", "video", "n_frames", "tgt_text", "speaker"] + (["start", "end"] if has_clip else [])
 
-        def write_manifest(f, samples=samples, has_clip=has_clip, cols=cols):
-            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None, lineterminator="\n")
-            w.writerow(cols)
-            for s in samples:
-                row = [s.id, s.video, s.n_frames, s.tgt_text, s.speaker]
-                if has_clip:
-                    row += ["" if s.start is None else s.start, "" if s.end is None else s.end]
-                w.writerow(row)
-
-        _atomic_write(os.path.join(args.out_dir, f"{split}.tsv"), write_manifest)
+        rows = (
+            [s.id, s.video, s.n_frames, s.tgt_text, s.speaker] + ([s.start, s.end] if has_clip else [])
+            for s in samples
+        )
+        write_manifest(os.path.join(args.out_dir, f"{split}.tsv"), rows, cols)
 
     config = {
         "vocab_filename": "dict.txt",
@@ -292,9 +237,7 @@ def write_data_dir(
         "bleu_tokenizer": bleu_tokenizer,
         "tgt_lang_tag": args.tgt_lang_tag,
     }
-    _atomic_write(
-        os.path.join(args.out_dir, "config.yaml"), lambda f: yaml.safe_dump(config, f, sort_keys=False)
-    )
+    write_data_config(os.path.join(args.out_dir, "config.yaml"), config)
     summary = {
         "out_dir": args.out_dir,
         "splits": {
@@ -317,4 +260,4 @@ def print_summary(summary: Dict):
     print(f"  took {summary['seconds']} s")
 
 
-__all__ = ["Sample", "add_common_args", "read_delimited", "read_text_lines", "write_data_dir", "IMAGE_EXTENSIONS"]
+__all__ = ["Sample", "add_common_args", "read_delimited", "write_data_dir", "IMAGE_EXTENSIONS"]
