@@ -20,7 +20,7 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING, OmegaConf, open_dict
 
-from flallm_plugin.data.data_cfg import SignDataConfig, sampling_stride
+from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 
 logger = logging.getLogger(__name__)
@@ -81,14 +81,8 @@ class SignTranslationTask(FairseqTask):
         self.tgt_dict = tgt_dict
         self.data_cfg = data_cfg
         self.bpe = self.build_bpe(None)
-        rate = cfg.sampling_rate if cfg.sampling_rate is not None else data_cfg.sampling_rate
-        if data_cfg.input_type == "features" and cfg.sampling_rate not in (None, 1.0):
-            raise ValueError(
-                f"{data_cfg.path}: cached features were sampled at extraction; --sampling-rate "
-                f"{cfg.sampling_rate} cannot be applied to them"
-            )
-        sampling_stride(rate)  # validates
-        self.sampling_rate = rate
+        self.stride = data_cfg.sampling_stride(cfg.sampling_rate)  # validates --sampling-rate for this data
+        self.sampling_rate = cfg.sampling_rate if cfg.sampling_rate is not None else data_cfg.sampling_rate
         self.lang_tag = cfg.tgt_lang_tag if cfg.tgt_lang_tag is not None else data_cfg.tgt_lang_tag
         self.lang_tag_idx = None
         if self.lang_tag is not None:
@@ -120,7 +114,7 @@ class SignTranslationTask(FairseqTask):
             self.tgt_dict,
             self.bpe,
             is_train_split=is_train_split,
-            sampling_rate=1.0 if self.data_cfg.input_type == "features" else self.sampling_rate,
+            sampling_rate=self.cfg.sampling_rate,
             augment=not self.cfg.no_augment,
             seed=self.cfg.seed,
             tgt_lang_tag=self.lang_tag,
