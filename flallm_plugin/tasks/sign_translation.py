@@ -22,6 +22,7 @@ from omegaconf import II, MISSING, OmegaConf, open_dict
 
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.tasks.grad_norms import log_grad_norms
 
 logger = logging.getLogger(__name__)
 
@@ -202,29 +203,8 @@ class SignTranslationTask(FairseqTask):
         loss, sample_size, logging_output = super().train_step(
             sample, model, criterion, optimizer, update_num, ignore_grad
         )
-        self._log_grad_norms(model, optimizer, sample_size)
+        log_grad_norms(model, optimizer, sample_size)
         return loss, sample_size, logging_output
-
-    @staticmethod
-    def _log_grad_norms(model, optimizer, sample_size):
-        """Per-module gradient L2 norms (paper Fig. 2), per sample-size unit, unscaled.
-
-        Logged as tensors: nothing synchronises with the device until the log interval.
-        """
-        groups_fn = getattr(model, "grad_norm_groups", None)
-        if groups_fn is None:
-            return
-        scale = 1.0
-        scaler = getattr(optimizer, "scaler", None)
-        if scaler is not None and getattr(scaler, "loss_scale", None):
-            scale = float(scaler.loss_scale)
-        denom = scale * max(float(sample_size), 1.0)
-        for name, params in groups_fn().items():
-            grads = [p.grad.detach().float() for p in params if p.grad is not None]
-            if not grads:
-                continue
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-            metrics.log_scalar(f"gnorm_{name}", norm / denom, weight=1, priority=900, round=6)
 
     # ------------------------------------------------------------ validation
     def valid_step(self, sample, model, criterion):
