@@ -30,7 +30,13 @@ FAIRSEQ_CHECKPOINT_GLOBALS = [
     np.dtypes.Int32DType,
 ]
 
-add_safe_globals(FAIRSEQ_CHECKPOINT_GLOBALS)
+# Checkpoints written under numpy 1.x name the same two functions by their old module path.
+NUMPY1_NAMES = [
+    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+]
+
+add_safe_globals(FAIRSEQ_CHECKPOINT_GLOBALS + NUMPY1_NAMES)
 
 
 class UnsafeCheckpointError(RuntimeError):

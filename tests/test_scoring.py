@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 import flallm_plugin  # noqa: F401  (registers the scorers)
 from fairseq.data import Dictionary
 from fairseq.scoring import build_scorer
-from flallm_plugin.cli.score import cli_main, parse_generate_output
+from flallm_plugin.cli.score import ScoreInputError, cli_main, get_parser, parse_generate_output
+from flallm_plugin.cli.score import main as _score_main
 from flallm_plugin.scoring.rouge import (
     RougeLScorer,
     lcs_length,
@@ -224,11 +225,24 @@ def test_parse_generate_output_pairs_by_id(tmp_path):
     assert hyps == ["der wind .", "sonne"] and refs == ["der wind", "die sonne"]
 
 
-def test_cli_generate_output_matches_evaluate(tmp_path):
-    gen = _write(tmp_path / "gen.log", GENERATE_OUTPUT)
+def score_main(argv):
+    return _score_main(get_parser().parse_args(argv))
+
+
+def _data_dir(tmp_path, refs, tokenizer="char"):
+    from flallm_plugin.data.manifest import write_manifest
+
     data = tmp_path / "data"
     data.mkdir()
-    (data / "config.yaml").write_text("bleu_tokenizer: char\n", encoding="utf-8")
+    (data / "config.yaml").write_text(f"bleu_tokenizer: {tokenizer}\n", encoding="utf-8")
+    write_manifest(str(data / "test.tsv"), [[f"v{i}", f"v{i}", 8, r, "s"] for i, r in enumerate(refs)],
+                   ["id", "video", "n_frames", "tgt_text", "speaker"])
+    return data
+
+
+def test_cli_generate_output_matches_evaluate(tmp_path):
+    gen = _write(tmp_path / "gen.log", GENERATE_OUTPUT)
+    data = _data_dir(tmp_path, REFS)
     out = subprocess.run(
         [sys.executable, "-m", "flallm_plugin.cli.score", "--generate-output", gen,
          "--data", str(data), "--json"],
@@ -238,6 +252,29 @@ def test_cli_generate_output_matches_evaluate(tmp_path):
     result = json.loads(out.stdout)
     assert result["tokenize"] == "char"  # from the data config
     assert result == evaluate(HYPS, REFS, tokenize="char")
+
+
+def test_cli_scores_against_the_manifest_text_not_the_unk_references(tmp_path):
+    """T- lines are rebuilt from ids (<<unk>> for pieces outside the vocabulary); --data scores the
+    D- lines against the manifest's original tgt_text, by sample id."""
+    refs = ["die sonne scheint im westen", "morgen wind aus nordwest"]
+    lines = ["T-1\tmorgen <<unk> aus nordwest", "D-1\t-0.3\tmorgen wind aus nord",
+             "T-0\tdie sonne scheint im <<unk>>", "D-0\t-0.2\tdie sonne scheint im westen"]
+    gen = _write(tmp_path / "gen.log", lines)
+    data = _data_dir(tmp_path, refs, tokenizer="13a")
+    result = score_main(["--generate-output", gen, "--data", str(data)])
+    expected = evaluate(["die sonne scheint im westen", "morgen wind aus nord"], refs, tokenize="13a")
+    assert result == expected
+    unk_refs = evaluate(["die sonne scheint im westen", "morgen wind aus nord"],
+                        ["die sonne scheint im <<unk>>", "morgen <<unk> aus nordwest"], tokenize="13a")
+    assert result["bleu4"] > unk_refs["bleu4"]
+
+
+def test_cli_refuses_a_manifest_of_another_split(tmp_path):
+    gen = _write(tmp_path / "gen.log", ["T-0\tder wind weht", "D-0\t-0.2\tder wind"])
+    data = _data_dir(tmp_path, ["die sonne scheint"])
+    with pytest.raises(ScoreInputError, match=r"gen.log:1: T-0 .* is not .*test.tsv line 2.*--gen-subset"):
+        score_main(["--generate-output", gen, "--data", str(data)])
 
 
 def test_cli_hyp_ref_table(tmp_path, capsys):

@@ -4,7 +4,11 @@
 Either from a saved ``fairseq-generate`` output (``T-<id>`` references paired with
 ``D-<id>`` detokenized hypotheses, or ``H-<id>`` when there are no ``D-`` lines)::
 
-    flallm-score --generate-output gen.log --data data/phoenix
+    flallm-score --generate-output gen.log --data data/phoenix --gen-subset test
+
+With ``--data``, references are the manifest's original ``tgt_text`` of each sample id
+(``T-`` lines are rebuilt from token ids: pieces outside the vocabulary are ``<<unk>>``
+there), and the BLEU tokenizer is the data config's ``bleu_tokenizer``.
 
 or from two plain-text files, one sentence per line::
 
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import unicodedata
 from typing import Dict, List, Optional, Tuple
 
 from sacrebleu.metrics import BLEU
@@ -33,6 +38,40 @@ def read_parallel(hyp_path: str, ref_path: str) -> Tuple[List[str], List[str]]:
             f"line counts differ: {hyp_path} (--hyp) has {len(hyps)} lines, "
             f"{ref_path} (--ref) has {len(refs)} lines"
         )
+    return hyps, refs
+
+
+def _normalized(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def manifest_references(path: str, manifest: str) -> Tuple[List[str], List[str]]:
+    """(hypotheses, original references) of a saved ``fairseq-generate`` output, references
+    taken from the manifest's ``tgt_text`` by sample id (the dataset index = manifest row)."""
+    from flallm_plugin.data.sign_translation_dataset import read_manifest
+    from flallm_plugin.data.errors import SignDataError
+
+    samples = read_generate_output(path)
+    hyps, id_refs = hypotheses_and_references(samples, path)
+    try:
+        rows = read_manifest(manifest)
+    except (OSError, SignDataError) as e:
+        raise ScoreInputError(str(e)) from e
+    refs = []
+    for sid, id_ref in zip(sorted(samples), id_refs):
+        s = samples[sid]
+        if sid >= len(rows):
+            raise ScoreInputError(
+                f"{path}:{s.reference_line}: sample id {sid} but {manifest} has {len(rows)} rows "
+                "(is --gen-subset the split that was decoded?)"
+            )
+        original = rows[sid]["tgt_text"]
+        if "<unk>" not in id_ref and _normalized(id_ref) != _normalized(original):
+            raise ScoreInputError(
+                f"{path}:{s.reference_line}: T-{sid} {id_ref!r} is not {manifest} line {rows[sid]['_line']} "
+                f"({original!r}): is --gen-subset the split that was decoded?"
+            )
+        refs.append(original)
     return hyps, refs
 
 
@@ -73,7 +112,10 @@ def get_parser() -> argparse.ArgumentParser:
                         help="sacrebleu tokenizer (default: bleu_tokenizer of --data's "
                              "config, else 13a)")
     parser.add_argument("--data", metavar="DIR",
-                        help="data directory whose config gives the default --tokenize")
+                        help="data directory: with --generate-output, references are its manifest's "
+                             "original tgt_text; its config gives the default --tokenize")
+    parser.add_argument("--gen-subset", default="test",
+                        help="the split fairseq-generate decoded (DATA/SPLIT.tsv; default: test)")
     parser.add_argument("--config-yaml", default="config.yaml",
                         help="data config file name under --data (default: config.yaml)")
     parser.add_argument("--lowercase", action="store_true", help="case-insensitive scoring")
@@ -84,7 +126,12 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> Dict:
     """Read the inputs named by *args* and score them."""
-    if args.generate_output is not None:
+    if args.generate_output is not None and args.data is not None:
+        data_dir = args.data if os.path.isdir(args.data) else os.path.dirname(args.data)
+        hyps, refs = manifest_references(args.generate_output, os.path.join(data_dir, f"{args.gen_subset}.tsv"))
+    elif args.generate_output is not None:
+        print(f"{os.path.basename(sys.argv[0])}: references are the T- lines (rebuilt from token ids); pass "
+              "--data DIR to score against the manifest's original tgt_text", file=sys.stderr)
         hyps, refs = parse_generate_output(args.generate_output)
     else:
         hyps, refs = read_parallel(args.hyp, args.ref)

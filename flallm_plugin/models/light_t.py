@@ -69,6 +69,12 @@ class LightTModel(TransformerModel):
     @classmethod
     def build_model(cls, args, task):
         light_t_base_architecture(args)
+        if args.input_type == "features":
+            raise ValueError(
+                f"{getattr(args, 'data', 'the data directory')}: holds cached features, but light_t trains its "
+                "visual encoder end to end and it would never run on them: train light_t on the video data "
+                "directory (other fairseq models, e.g. --arch s2t_transformer_s, train on features)"
+            )
         tgt_dict = task.target_dictionary
         encoder = cls.build_encoder(args, tgt_dict)
         decoder = cls.build_decoder(args, tgt_dict, cls.build_embedding(args, tgt_dict, args.decoder_embed_dim))

@@ -131,8 +131,25 @@ class SignMBARTModel(BARTModel):
         )
 
     @classmethod
+    def check_trainable_parts(cls, args):
+        """On cached features the CNN (and, for sign-level features, the temporal module) never runs:
+        a --freeze-visual level that would train them cannot take effect there."""
+        if args.input_type != "features":
+            return
+        runs = {"frame": "temporal", "sign": None, "light_t": None}[args.input_feature_level]
+        trainable = {"backbone+temporal": None, "backbone": "temporal", "none": "backbone+temporal"}[args.freeze_visual]
+        if trainable is not None and trainable != runs:
+            raise ValueError(
+                f"{getattr(args, 'data', 'the data directory')}: --freeze-visual {args.freeze_visual} trains the "
+                f"{trainable.replace('+', ' and ')}, but on cached {args.input_feature_level}-level features "
+                f"{'only the temporal module runs' if runs else 'the visual encoder never runs'}: "
+                "train on the video data directory instead"
+            )
+
+    @classmethod
     def build_model(cls, args, task):
         sign_mbart_base_architecture(args)
+        cls.check_trainable_parts(args)
         tgt_dict = task.target_dictionary
         cls.read_stage1_args(args)
         embed_tokens = cls.build_embedding(args, tgt_dict, args.encoder_embed_dim)

@@ -7,12 +7,12 @@ brevity penalty), so BLEU-4 is the standard sacrebleu score. The individual
 n-gram precisions p1..p4 of the BLEU-4 computation are listed separately.
 """
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from fairseq.dataclass import FairseqDataclass
 from fairseq.scoring import BaseScorer, register_scorer
-from fairseq.scoring.tokenizer import EvaluationTokenizer
 
+from flallm_plugin.scoring import references
 from flallm_plugin.scoring.rouge import rouge_l_corpus
 
 
@@ -44,11 +44,7 @@ def evaluate(
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
     if len(hyps) == 0:
         raise ValueError("nothing to score: no sentences")
-    tokenize = str(tokenize)
-    if tokenize not in BLEU.TOKENIZERS:
-        raise ValueError(
-            f"unknown tokenizer {tokenize!r} (choose from {', '.join(BLEU.TOKENIZERS)})"
-        )
+    tokenize = check_tokenizer(str(tokenize))
 
     result: Dict[str, Any] = {}
     for order in range(1, 5):
@@ -87,15 +83,20 @@ def format_report(result: Dict[str, Any]) -> str:
     width = max(len(label) for label, _ in rows)
     vwidth = max(len(value) for _, value in rows)
     lines = [f"BLEU = {result['bleu4']:.2f} {result['signature']}"]
+    if "references" in result:
+        lines.append(f"  references: {result['references']}")
     lines += [f"  {label:<{width}}  {value:>{vwidth}}" for label, value in rows]
     return "\n".join(lines)
 
 
 @dataclass
 class SignEvalConfig(FairseqDataclass):
-    sign_eval_tokenizer: EvaluationTokenizer.ALL_TOKENIZER_TYPES = field(
-        default="13a",
-        metadata={"help": "sacrebleu tokenizer for BLEU and ROUGE-L (13a, char, zh, none, ...)"},
+    sign_eval_tokenizer: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "sacrebleu tokenizer for BLEU and ROUGE-L (13a, char, zh, intl, none, ...); default: the "
+            "data's bleu_tokenizer (config.yaml) under --task sign_translation, else 13a"
+        },
     )
     sign_eval_lowercase: bool = field(
         default=False, metadata={"help": "case-insensitive BLEU and ROUGE-L"}
@@ -104,20 +105,47 @@ class SignEvalConfig(FairseqDataclass):
 
 @register_scorer("sign_eval", dataclass=SignEvalConfig)
 class SignEvalScorer(BaseScorer):
-    """BLEU-1..4 (sacrebleu), n-gram precisions and ROUGE-L in one report;
-    :meth:`score` is BLEU-4."""
+    """BLEU-1..4 (sacrebleu), n-gram precisions and ROUGE-L in one report; :meth:`score` is BLEU-4.
+
+    Under ``fairseq-generate --task sign_translation`` the references are the manifest's
+    original ``tgt_text`` (see :mod:`flallm_plugin.scoring.references`), not the text
+    rebuilt from target ids, where pieces outside the vocabulary are ``<<unk>>``.
+    """
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.tokenize = str(cfg.sign_eval_tokenizer)
+        self.tokenize = None if cfg.sign_eval_tokenizer is None else check_tokenizer(cfg.sign_eval_tokenizer)
         self.lowercase = bool(cfg.sign_eval_lowercase)
+        self.data_tokenizer = None
+        self.n_original = 0
+        self.originals = references.subscribe()
 
     def add_string(self, ref: str, pred: str):
+        if self.originals:  # published by the task for this sentence
+            original = self.originals.popleft()
+            ref, self.data_tokenizer = original.text, original.tokenizer
+            self.n_original += 1
+        elif self.n_original:
+            raise RuntimeError(
+                "sign_eval: more sentences to score than original references published by the task; "
+                "the scorer must be fed in fairseq-generate's order"
+            )
         self.ref.append(ref)
         self.pred.append(pred)
 
+    @property
+    def tokenizer(self) -> str:
+        return self.tokenize or self.data_tokenizer or "13a"
+
     def evaluate(self) -> Dict[str, Any]:
-        return evaluate(self.pred, self.ref, tokenize=self.tokenize, lowercase=self.lowercase)
+        if self.originals:
+            raise RuntimeError(
+                f"sign_eval: {len(self.originals)} original references were published but never scored"
+            )
+        result = evaluate(self.pred, self.ref, tokenize=self.tokenizer, lowercase=self.lowercase)
+        if self.n_original:
+            result["references"] = f"the manifest's original tgt_text ({self.n_original} sentences)"
+        return result
 
     def score(self) -> float:
         if len(self.ref) == 0:
@@ -128,3 +156,11 @@ class SignEvalScorer(BaseScorer):
         if len(self.ref) == 0:
             return "sign_eval: no sentences to score"
         return format_report(self.evaluate())
+
+
+def check_tokenizer(name: str) -> str:
+    from sacrebleu.metrics import BLEU
+
+    if name not in BLEU.TOKENIZERS:
+        raise ValueError(f"unknown BLEU tokenizer {name!r} (choose from {', '.join(BLEU.TOKENIZERS)})")
+    return name

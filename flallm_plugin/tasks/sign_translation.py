@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from fairseq import metrics, utils
+from fairseq import metrics
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
@@ -22,6 +22,8 @@ from omegaconf import II, MISSING, OmegaConf, open_dict
 
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.scoring import references
+from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import log_grad_norms
 
 logger = logging.getLogger(__name__)
@@ -90,7 +92,11 @@ class SignTranslationTask(FairseqTask):
             self.lang_tag_idx = tgt_dict.index(self.lang_tag)
             if self.lang_tag_idx == tgt_dict.unk():
                 raise ValueError(f"target language tag {self.lang_tag} is not in {data_cfg.vocab_filename}")
-        self.bleu_tokenizer = cfg.eval_bleu_tokenizer or data_cfg.bleu_tokenizer
+        try:
+            self.bleu_tokenizer = check_tokenizer(cfg.eval_bleu_tokenizer or data_cfg.bleu_tokenizer)
+        except ValueError as e:
+            where = "--eval-bleu-tokenizer" if cfg.eval_bleu_tokenizer else f"{data_cfg.path}: bleu_tokenizer"
+            raise ValueError(f"{where}: {e}") from e
         self.sequence_generator = None
 
     @classmethod
@@ -188,7 +194,7 @@ class SignTranslationTask(FairseqTask):
             extra["symbols_to_strip_from_output"] = strip | {self.lang_tag_idx}
         return super().build_generator(models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra, **kwargs)
 
-    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+    def generate(self, generator, models, sample, prefix_tokens=None, constraints=None):
         with torch.no_grad():
             return generator.generate(
                 models,
@@ -197,6 +203,14 @@ class SignTranslationTask(FairseqTask):
                 constraints=constraints,
                 bos_token=self.lang_tag_idx,
             )
+
+    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+        """fairseq-generate's step: generate, then hand the batch's original references (and the
+        data's BLEU tokenizer) to the scorer, which fairseq feeds in this batch's order."""
+        hypos = self.generate(generator, models, sample, prefix_tokens, constraints)
+        if sample.get("tgt_text") is not None:
+            references.publish(sample["tgt_text"], self.bleu_tokenizer)
+        return hypos
 
     # -------------------------------------------------------------- training
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
@@ -227,11 +241,9 @@ class SignTranslationTask(FairseqTask):
     def _inference_with_bleu(self, generator, sample, model):
         import sacrebleu
 
-        gen_out = self.inference_step(generator, [model], sample)
-        hyps, refs = [], []
-        for i in range(len(gen_out)):
-            hyps.append(self.decode_tokens(gen_out[i][0]["tokens"]))
-            refs.append(self.decode_tokens(utils.strip_pad(sample["target"][i], self.tgt_dict.pad())))
+        gen_out = self.generate(generator, [model], sample)
+        hyps = [self.decode_tokens(gen_out[i][0]["tokens"]) for i in range(len(gen_out))]
+        refs = list(sample["tgt_text"])  # the manifest's text, not the ids (pieces outside the vocabulary)
         if self.cfg.eval_bleu_print_samples:
             logger.info("example hypothesis: " + hyps[0])
             logger.info("example reference: " + refs[0])
