@@ -1,9 +1,10 @@
 """Preprocessors (PHOENIX-2014-T, How2Sign, CSL-Daily) -> data directory -> sign_translation task.
 
-The release layouts are built by ``tests/fixtures.py``; every preprocessor is run for
-real (the happy paths as ``python preprocess/prep_*.py`` subprocesses, the bad-input
-cases in-process through ``main(argv)``), and the task is set up the way
-``fairseq-train`` does it (``options.parse_args_and_arch`` + ``tasks.setup_task``).
+The release layouts are built by ``flallm_plugin.synthetic`` (the ``*_release`` fixtures of
+``conftest.py``); every preprocessor is run for real (the happy paths as
+``python preprocess/prep_*.py`` subprocesses, the bad-input cases in-process through
+``main(argv)``), and the task is set up the way ``fairseq-train`` does it
+(``options.parse_args_and_arch`` + ``tasks.setup_task``).
 """
 import csv
 import logging
@@ -11,38 +12,31 @@ import math
 import os
 import pickle
 import shutil
-import subprocess
 import sys
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TESTS)
-for _p in (TESTS, REPO):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from fairseq import options, tasks
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-from fairseq import options, tasks  # noqa: E402
-
-from fixtures import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4  # noqa: E402
-from flallm_plugin.data.data_cfg import SignDataConfig  # noqa: E402
-from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset  # noqa: E402
-from flallm_plugin.data.video_io import SignDataError  # noqa: E402
+from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset
+from flallm_plugin.data.video_io import SignDataError
+from flallm_plugin.synthetic import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4
+from helpers import REPO, USER_DIR, run
 from preprocess import prep_csl_daily, prep_how2sign, prep_phoenix14t  # noqa: E402
 
-PLUGIN = os.path.join(REPO, "flallm_plugin")
 SMALL = ["--resize", "32", "--crop", "28", "--vocab-size", "100", "--workers", "1"]
 PER_WORD = 8  # frames per word in the fixtures
 SPLITS = ("train", "dev", "test")
 
-# name -> (fixture builder, script, bleu tokenizer)
+# name -> (script, bleu tokenizer); the release is the fixture ``{name}_release``
 DATASETS = {
-    "phoenix": (make_phoenix, "prep_phoenix14t.py", "13a"),
-    "how2sign": (make_how2sign, "prep_how2sign.py", "13a"),
-    "csl_daily": (make_csl_daily, "prep_csl_daily.py", "char"),
+    "phoenix": ("prep_phoenix14t.py", "13a"),
+    "how2sign": ("prep_how2sign.py", "13a"),
+    "csl_daily": ("prep_csl_daily.py", "char"),
 }
 
 
@@ -55,22 +49,16 @@ class Prepared(object):
 _PREPARED = {}
 
 
-def _prepare(name, tmp_path_factory):
-    """Build a release and run its preprocessor as a script (once per module)."""
+def _prepare(name, request, tmp_path_factory):
+    """Run the preprocessor of a release as a script (once per module)."""
     if name not in _PREPARED:
-        make, script, bleu = DATASETS[name]
+        script, bleu = DATASETS[name]
+        release = request.getfixturevalue(f"{name}_release")
         root = tmp_path_factory.mktemp(name)
-        release = make(str(root / "release"))
         out = str(root / "data")
-        proc = subprocess.run(
-            [sys.executable, os.path.join(REPO, "preprocess", script), "--data-root", release, "--out-dir", out]
-            + SMALL,
-            cwd=str(root),  # not the repository: the script must find its own imports
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        # cwd: not the repository, the script must find its own imports
+        proc = run([sys.executable, os.path.join(REPO, "preprocess", script), "--data-root", release, "--out-dir", out]
+                   + SMALL, cwd=root, timeout=300)
         assert f"wrote {out}" in proc.stdout
         _PREPARED[name] = Prepared(name, release, out, bleu)
     return _PREPARED[name]
@@ -78,12 +66,12 @@ def _prepare(name, tmp_path_factory):
 
 @pytest.fixture(scope="module", params=list(DATASETS))
 def prepared(request, tmp_path_factory):
-    return _prepare(request.param, tmp_path_factory)
+    return _prepare(request.param, request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def phoenix(tmp_path_factory):
-    return _prepare("phoenix", tmp_path_factory)
+def phoenix(request, tmp_path_factory):
+    return _prepare("phoenix", request, tmp_path_factory)
 
 
 def make_task(data_dir, *extra):
@@ -91,7 +79,7 @@ def make_task(data_dir, *extra):
     args = options.parse_args_and_arch(
         parser,
         [
-            data_dir, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", "light_t_tiny",
+            data_dir, "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny",
             "--visual-backbone-weights", "none", "--cpu", "--seed", "1", "--max-tokens", "64",
         ]
         + list(extra),
@@ -376,16 +364,14 @@ TASK_OPTIONS = ("--max-source-frames", "--sampling-rate", "--eval-bleu", "--no-a
 
 
 def _fairseq_train(*args):
-    exe = os.path.join(os.path.dirname(sys.executable), "fairseq-train")
-    cmd = [exe] if os.path.isfile(exe) else [sys.executable, "-m", "fairseq_cli.train"]
-    return subprocess.run(cmd + list(args), cwd=REPO, capture_output=True, text=True, timeout=120)
+    return run(["fairseq-train", *args], check=False, timeout=120)
 
 
 def test_task_options_in_help_after_parsing(phoenix):
     """The parser fairseq-train builds for --task sign_translation documents the task options."""
     parser = options.get_training_parser()
     options.parse_args_and_arch(
-        parser, [phoenix.out, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", "light_t_tiny"]
+        parser, [phoenix.out, "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny"]
     )
     text = parser.format_help()
     for opt in TASK_OPTIONS:
