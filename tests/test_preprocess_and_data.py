@@ -25,6 +25,10 @@ from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset
 from flallm_plugin.data.video_io import SignDataError
 from flallm_plugin.synthetic import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4
+from flallm_plugin.synthetic.releases import (
+    csl_daily_frame_dir, csl_daily_label_path, csl_daily_split_path, how2sign_clip_path, how2sign_csv_path,
+    phoenix_corpus_path, phoenix_frame_dir,
+)
 from helpers import REPO, USER_DIR, run
 from preprocess import prep_csl_daily, prep_how2sign, prep_phoenix14t  # noqa: E402
 
@@ -98,9 +102,9 @@ def expected_targets(p: Prepared, split):
         return list(sentences)
     if p.name == "how2sign":
         return [s.capitalize() + "." for s in sentences]
-    with open(os.path.join(p.release, "sentence_label", "csl2020ct_v2.pkl"), "rb") as f:
+    with open(csl_daily_label_path(p.release), "rb") as f:
         info = pickle.load(f)["info"]  # written by the tests themselves
-    with open(os.path.join(p.release, "sentence_label", "split_1.txt"), encoding="utf-8") as f:
+    with open(csl_daily_split_path(p.release), encoding="utf-8") as f:
         names = [ln.split("|")[0] for ln in f.read().splitlines()[1:] if ln.endswith("|" + split)]
     by_name = {e["name"]: "".join(e["label_word"]) for e in info}
     return [by_name[n] for n in names]
@@ -402,12 +406,8 @@ def _phoenix_release(tmp_path):
     return make_phoenix(str(tmp_path / "release"))
 
 
-def _ph_csv(release, split):
-    return os.path.join(release, "PHOENIX-2014-T", "annotations", "manual", f"PHOENIX-2014-T.{split}.corpus.csv")
-
-
 def _ph_frames(release, split, j):
-    return os.path.join(release, "PHOENIX-2014-T", "features", "fullFrame-210x260px", split, f"{split}_video_{j:03d}")
+    return phoenix_frame_dir(release, split, f"{split}_video_{j:03d}")
 
 
 def _edit_lines(path, fn):
@@ -423,7 +423,7 @@ def test_phoenix_missing_frame_folder(tmp_path):
     shutil.rmtree(_ph_frames(release, "dev", 1))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
-    assert_names(str(e.value), _ph_csv(release, "dev") + ": line 3", _ph_frames(release, "dev", 1))
+    assert_names(str(e.value), phoenix_corpus_path(release, "dev") + ": line 3", _ph_frames(release, "dev", 1))
     assert not os.path.exists(tmp_path / "out")
 
 
@@ -434,7 +434,7 @@ def test_phoenix_empty_frame_folder(tmp_path):
         os.unlink(os.path.join(folder, n))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
-    assert_names(str(e.value), _ph_csv(release, "train") + ": line 4", folder, "no images")
+    assert_names(str(e.value), phoenix_corpus_path(release, "train") + ": line 4", folder, "no images")
 
 
 @pytest.mark.parametrize("which,head", [("images0005.png", b""), ("images0001.png", b"\x89PNG\r\n\x1a\n")])
@@ -445,12 +445,12 @@ def test_phoenix_corrupt_image(tmp_path, which, head):
     garbage(bad, head)
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
-    assert_names(str(e.value), _ph_csv(release, "test") + ": line 3", bad)
+    assert_names(str(e.value), phoenix_corpus_path(release, "test") + ": line 3", bad)
 
 
 def test_phoenix_wrong_header(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "train")
+    path = phoenix_corpus_path(release, "train")
     _edit_lines(path, lambda ls: ls.__setitem__(0, ls[0].replace("translation", "text")))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
@@ -459,7 +459,7 @@ def test_phoenix_wrong_header(tmp_path):
 
 def test_phoenix_wrong_column_count(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "test")
+    path = phoenix_corpus_path(release, "test")
     _edit_lines(path, lambda ls: ls.__setitem__(2, ls[2].rsplit("|", 1)[0]))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
@@ -468,7 +468,7 @@ def test_phoenix_wrong_column_count(tmp_path):
 
 def test_phoenix_empty_target(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "dev")
+    path = phoenix_corpus_path(release, "dev")
     _edit_lines(path, lambda ls: ls.__setitem__(1, ls[1].rsplit("|", 1)[0] + "|  "))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
@@ -477,7 +477,7 @@ def test_phoenix_empty_target(tmp_path):
 
 def test_phoenix_non_utf8_csv(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "train")
+    path = phoenix_corpus_path(release, "train")
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
     lines[3] = lines[3].replace(b"morgen", "m\u00fcnchen".encode("latin-1"))
@@ -556,12 +556,8 @@ def test_bad_manifest(phoenix, tmp_path, case):
 
 
 # ------------------------------------------------------------------ How2Sign specifics
-def _h2s_csv(release, split):
-    return os.path.join(release, f"how2sign_realigned_{split}.csv")
-
-
 def _h2s_clip(release, split, j):
-    return os.path.join(release, f"{split}_rgb_front_clips", "raw_videos", f"vid{split}{j:02d}_{j}-1-rgb_front.mp4")
+    return how2sign_clip_path(release, split, f"vid{split}{j:02d}_{j}-1-rgb_front")
 
 
 def test_how2sign_missing_video(tmp_path):
@@ -570,7 +566,7 @@ def test_how2sign_missing_video(tmp_path):
     os.unlink(clip)
     with pytest.raises(SignDataError) as e:
         run_prep(prep_how2sign, release, tmp_path / "out")
-    assert_names(str(e.value), _h2s_csv(release, "val") + ": line 3", clip, "not found")
+    assert_names(str(e.value), how2sign_csv_path(release, "val") + ": line 3", clip, "not found")
 
 
 @pytest.mark.parametrize("case", ["garbage", "no_frames"])
@@ -584,7 +580,7 @@ def test_how2sign_corrupt_or_empty_video(tmp_path, case):
         writer.release()
     with pytest.raises(SignDataError) as e:
         run_prep(prep_how2sign, release, tmp_path / "out")
-    assert_names(str(e.value), _h2s_csv(release, "train") + ": line 6", clip)
+    assert_names(str(e.value), how2sign_csv_path(release, "train") + ": line 6", clip)
 
 
 def test_how2sign_clips_dir_pattern(tmp_path):
@@ -618,12 +614,12 @@ def _decode(path):
 def _make_full_videos(release, pad=8):
     """Full videos <VIDEO_NAME>.mp4 = `pad` black frames + the sentence; realigned times set to match."""
     for split in ("train", "val", "test"):
-        path = _h2s_csv(release, split)
+        path = how2sign_csv_path(release, split)
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
         for k in range(1, len(lines)):
             f = lines[k].split("\t")
-            clip = os.path.join(release, f"{split}_rgb_front_clips", "raw_videos", f[3] + ".mp4")
+            clip = how2sign_clip_path(release, split, f[3])
             frames = _decode(clip)
             black = [np.zeros_like(frames[0])] * pad
             write_mp4(os.path.join(release, f"{split}_raw_videos", "raw_videos", f[1] + ".mp4"), black + frames)
@@ -664,7 +660,7 @@ def _set_times(path, line, start, end):
 def test_how2sign_clip_outside_full_video(tmp_path):
     release = make_how2sign(str(tmp_path / "release"))
     _make_full_videos(release)
-    path = _h2s_csv(release, "test")
+    path = how2sign_csv_path(release, "test")
     _set_times(path, 3, "100.0", "101.0")
     with pytest.raises(SignDataError) as e:
         run_prep(prep_how2sign, release, tmp_path / "out", "--from-full-videos")
@@ -681,7 +677,7 @@ def test_how2sign_clip_outside_full_video(tmp_path):
 
 def test_how2sign_target_with_quotes(tmp_path):
     release = make_how2sign(str(tmp_path / "release"))
-    path = _h2s_csv(release, "train")
+    path = how2sign_csv_path(release, "train")
     _edit_lines(path, lambda ls: ls.__setitem__(1, ls[1].rsplit("\t", 1)[0] + '\tHe said "regen" nord.'))
     out = str(tmp_path / "out")
     run_prep(prep_how2sign, release, out)
@@ -690,8 +686,7 @@ def test_how2sign_target_with_quotes(tmp_path):
 
 # ----------------------------------------------------------------- CSL-Daily specifics
 def _csl_paths(release):
-    return (os.path.join(release, "sentence_label", "csl2020ct_v2.pkl"),
-            os.path.join(release, "sentence_label", "split_1.txt"))
+    return csl_daily_label_path(release), csl_daily_split_path(release)
 
 
 def _csl_info(release):
@@ -765,7 +760,7 @@ def test_csl_split_file_errors(tmp_path):
 def test_csl_missing_frame_folder_and_empty_target(tmp_path):
     release = make_csl_daily(str(tmp_path / "release"))
     pkl, split_path = _csl_paths(release)
-    folder = os.path.join(release, "sentence", "frames_512x512", "S000207_P0000_T00")  # dev, 1st: line 8
+    folder = csl_daily_frame_dir(release, "S000207_P0000_T00")  # dev, 1st: line 8
     shutil.rmtree(folder)
     with pytest.raises(SignDataError) as e:
         run_prep(prep_csl_daily, release, tmp_path / "out")

@@ -69,11 +69,18 @@ def write_csl_daily_video(root: str, name: str, frames: Sequence[np.ndarray]) ->
     write_image_folder(csl_daily_frame_dir(root, name), frames, "{:06d}.jpg")
 
 
+def csl_daily_label_path(root: str) -> str:
+    return os.path.join(root, "sentence_label", "csl2020ct_v2.pkl")
+
+
+def csl_daily_split_path(root: str) -> str:
+    return os.path.join(root, "sentence_label", "split_1.txt")
+
+
 def write_csl_daily_labels(root: str, info: List[Dict], splits: Iterable[Tuple[str, str]]) -> None:
     """``sentence_label/csl2020ct_v2.pkl`` (the ``info`` entries) and ``split_1.txt`` (name, split)."""
-    label_dir = os.path.join(root, "sentence_label")
-    os.makedirs(label_dir, exist_ok=True)
-    with open(os.path.join(label_dir, "csl2020ct_v2.pkl"), "wb") as f:
+    os.makedirs(os.path.join(root, "sentence_label"), exist_ok=True)
+    with open(csl_daily_label_path(root), "wb") as f:
         pickle.dump({"info": info, "gloss_map": []}, f)
-    with open(os.path.join(label_dir, "split_1.txt"), "w", encoding="utf-8") as f:
+    with open(csl_daily_split_path(root), "w", encoding="utf-8") as f:
         f.write("\n".join(["name|split"] + [f"{name}|{split}" for name, split in splits]) + "\n")
