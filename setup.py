@@ -26,6 +26,7 @@ setup(
         "console_scripts": [
             "flallm-extract-features = flallm_plugin.cli.extract_features:cli_main",
             "flallm-score = flallm_plugin.cli.score:cli_main",
+            "flallm-help = flallm_plugin.cli.help:cli_main",
         ],
     },
 )

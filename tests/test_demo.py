@@ -1,31 +1,27 @@
 """The demo's synthetic data through the real PHOENIX preprocessor, and a smoke run of the demo."""
 import csv
 import os
-import subprocess
 import sys
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "examples", "synthetic"))
-from generate_dataset import generate  # noqa: E402
-
-import flallm_plugin  # noqa: E402,F401
-from fairseq import options, tasks  # noqa: E402
+import flallm_plugin  # noqa: F401
+from fairseq import options, tasks
+from flallm_plugin.synthetic import generate
+from helpers import USER_DIR, run
 
 
 def test_generator_output_is_a_valid_dataset(tmp_path):
     raw, data = str(tmp_path / "raw"), str(tmp_path / "data")
     generate(raw, n_train=24, n_dev=6, n_test=6, seed=3, text_corpus_size=200)
-    r = subprocess.run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", raw, "--out-dir", data,
-                        "--resize", "40", "--crop", "32", "--vocab-size", "120"], cwd=REPO, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", raw, "--out-dir", data,
+         "--resize", "40", "--crop", "32", "--vocab-size", "120"])
     for split, n in (("train", 24), ("dev", 6), ("test", 6)):
         with open(os.path.join(data, f"{split}.tsv"), encoding="utf-8") as f:
             rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
         assert len(rows) == n and all(int(x["n_frames"]) >= 16 for x in rows)
     parser = options.get_training_parser()
-    args = options.parse_args_and_arch(parser, [data, "--user-dir", os.path.join(REPO, "flallm_plugin"), "--task",
+    args = options.parse_args_and_arch(parser, [data, "--user-dir", USER_DIR, "--task",
                                                 "sign_translation", "--arch", "light_t_tiny", "--cpu"])
     task = tasks.setup_task(args)
     for split in ("train", "dev", "test"):
@@ -43,9 +39,7 @@ def test_generator_output_is_a_valid_dataset(tmp_path):
 
 def test_demo_runs_end_to_end_quick(tmp_path):
     out = str(tmp_path / "demo")
-    r = subprocess.run([sys.executable, "examples/synthetic/run_demo.py", "--out-dir", out, "--quick"],
-                       cwd=REPO, capture_output=True, text=True)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    r = run([sys.executable, "examples/synthetic/run_demo.py", "--out-dir", out, "--quick"], label="demo --quick")
     assert "stage 1 alone (Light-T)" in r.stdout and "stage 1+2 (FLa-LLM)" in r.stdout
     assert "BLEU-4" in r.stdout and "ROUGE-L" in r.stdout
     png = os.path.join(out, "training_curves.png")

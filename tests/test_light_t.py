@@ -4,15 +4,13 @@ parameter counts, checkpoint safety and ResNet-18 weight loading.
 The overfit run uses the paper's optimiser recipe (SGD, lr 1e-2, momentum 0.9, cosine
 schedule) for 80 updates (40 epochs of the 6-sentence fixture), without augmentation,
 with a word-level sentencepiece model (one token per word): a few seconds of CPU time.
-Run with ``-s`` to see the timings and the parameter-count table.
+The CLI timings close pytest's report; run with ``-s`` to see the parameter-count table.
 """
 import json
 import math
 import os
 import struct
-import subprocess
 import sys
-import time
 from argparse import Namespace
 from collections import defaultdict
 from pathlib import Path
@@ -29,21 +27,13 @@ from flallm_plugin.checkpoint_safety import UnsafeCheckpointError, safe_torch_lo
 from flallm_plugin.models.light_t import PAPER_PARAMS
 from flallm_plugin.models.visual_encoder import VisualEncoder, build_resnet18, lengths_to_mask, load_resnet18_weights
 from flallm_plugin.scoring.generate_output import parse_generate_lines
-
-REPO = Path(__file__).resolve().parents[1]
-PLUGIN = str(REPO / "flallm_plugin")
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "preprocess"))  # the scripts, importable by name
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fixtures import make_phoenix  # noqa: E402
-from prep_phoenix14t import main as prep_phoenix  # noqa: E402
+from helpers import USER_DIR, run
+from prep_phoenix14t import main as prep_phoenix
 
 GNORM_KEYS = ("gnorm_backbone", "gnorm_temporal", "gnorm_adapter", "gnorm_translator")
 EPOCHS, UPDATES = 40, 80  # 6 sentences, batch 4 -> 2 updates per epoch
 TRAIN_ARGS = [
-    "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", "light_t_tiny",
+    "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny",
     "--visual-backbone-weights", "none",
     "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
     "--optimizer", "sgd", "--momentum", "0.9", "--lr", "1e-2", "--lr-scheduler", "cosine",
@@ -54,36 +44,14 @@ TRAIN_ARGS = [
     "--log-format", "json", "--log-interval", "1",
 ]
 GEN_ARGS = [
-    "--user-dir", PLUGIN, "--task", "sign_translation", "--gen-subset", "train",
+    "--user-dir", USER_DIR, "--task", "sign_translation", "--gen-subset", "train",
     "--batch-size", "4", "--required-batch-size-multiple", "1", "--cpu", "--num-workers", "0",
     # a train split gets train-time augmentation unless told otherwise
     "--no-augment",
 ]
-TIMINGS = {}
 
 
 # ---------------------------------------------------------------------------- helpers
-def _env():
-    env = dict(os.environ)
-    # one intra-op thread: on a shared 2-core machine OpenMP spinning of two busy processes
-    # slows a run tenfold; a tiny model gains nothing from a second thread
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
-    return env
-
-
-def run_cli(name, args, label, check=True, timeout=300):
-    script = BIN / name
-    module = {"fairseq-train": "fairseq_cli.train", "fairseq-generate": "fairseq_cli.generate"}[name]
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", module]
-    t = time.time()
-    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=_env(), timeout=timeout)
-    TIMINGS[label] = time.time() - t
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{name} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
 def json_log(text, tag):
     """The JSON stats of ``| tag | {...}`` log lines."""
     out = []
@@ -129,7 +97,7 @@ def build_task_and_model(data, arch="light_t_tiny", extra=(), meta=False, seed=0
     parser = options.get_training_parser()
     args = options.parse_args_and_arch(
         parser,
-        [str(data), "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", arch,
+        [str(data), "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", arch,
          "--visual-backbone-weights", "none", "--cpu", *extra],
     )
     cfg = convert_namespace_to_omegaconf(args)
@@ -168,13 +136,11 @@ def closed_form_lengths(lengths, spec, padding):
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("light_t_data")
-    raw = make_phoenix(str(root / "raw"))
-    data = root / "data"
+def data_dir(phoenix_release, tmp_path_factory):
+    data = tmp_path_factory.mktemp("light_t_data") / "data"
     # word-level sentencepiece: one token per word keeps the beam search of a 6-sentence
     # model well-posed (character pieces let short junk hypotheses fill the beam)
-    prep_phoenix(["--data-root", raw, "--out-dir", str(data), "--resize", "32", "--crop", "28",
+    prep_phoenix(["--data-root", phoenix_release, "--out-dir", str(data), "--resize", "32", "--crop", "28",
                   "--vocab-size", "100", "--spm-type", "word", "--workers", "1"])
     return data
 
@@ -183,23 +149,16 @@ def data_dir(tmp_path_factory):
 def overfit(data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("light_t_run")
     save_dir, tb = root / "ckpt", root / "tb"
-    proc = run_cli("fairseq-train", [data_dir, *TRAIN_ARGS, "--save-dir", save_dir, "--tensorboard-logdir", tb],
-                   label=f"overfit fairseq-train ({UPDATES} updates + checkpoint)")
+    proc = run(["fairseq-train", data_dir, *TRAIN_ARGS, "--save-dir", save_dir, "--tensorboard-logdir", tb],
+               timeout=300, label=f"overfit fairseq-train ({UPDATES} updates + checkpoint)")
     return SimpleNamespace(data=data_dir, ckpt=save_dir / "checkpoint_last.pt", tb=tb, log=proc.stdout + proc.stderr)
 
 
 @pytest.fixture(scope="module")
 def beam5(overfit):
-    proc = run_cli("fairseq-generate", [overfit.data, *GEN_ARGS, "--path", overfit.ckpt, "--beam", "5", "--nbest", "3"],
-                   label="fairseq-generate beam 5 nbest 3")
+    proc = run(["fairseq-generate", overfit.data, *GEN_ARGS, "--path", overfit.ckpt, "--beam", "5", "--nbest", "3"],
+               timeout=300, label="fairseq-generate beam 5 nbest 3")
     return proc.stdout
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_timings():
-    yield
-    if TIMINGS:
-        print("\n[test_light_t] timings: " + ", ".join(f"{k}: {v:.1f}s" for k, v in TIMINGS.items()))
 
 
 # ----------------------------------------------------------------------- overfit (CLI)
@@ -256,8 +215,8 @@ def test_beam5_returns_nbest_hypotheses(beam5):
 
 
 def test_greedy_returns_one_hypothesis_and_decodes(overfit):
-    out = run_cli("fairseq-generate", [overfit.data, *GEN_ARGS, "--path", overfit.ckpt, "--beam", "1", "--nbest", "1"],
-                  label="fairseq-generate greedy").stdout
+    out = run(["fairseq-generate", overfit.data, *GEN_ARGS, "--path", overfit.ckpt, "--beam", "1", "--nbest", "1"],
+              timeout=300, label="fairseq-generate greedy").stdout
     targets, hyps = parse_generate(out)
     assert len(targets) == 6
     assert count_h_lines(out) == {i: 1 for i in targets}
@@ -411,8 +370,8 @@ def test_overfit_checkpoint_loads_with_weights_only(overfit):
         "import sys, flallm_plugin; from fairseq import checkpoint_utils; "
         "s = checkpoint_utils.load_checkpoint_to_cpu(sys.argv[1]); print('LOADED', len(s['model']))"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(overfit.ckpt)], capture_output=True, text=True, env=_env(), timeout=120)
-    assert proc.returncode == 0 and f"LOADED {len(state['model'])}" in proc.stdout, proc.stderr[-3000:]
+    proc = run([sys.executable, "-c", code, overfit.ckpt], timeout=120)
+    assert f"LOADED {len(state['model'])}" in proc.stdout, proc.stdout[-3000:]
 
 
 class _Exploit:
@@ -444,8 +403,8 @@ def test_malicious_checkpoint_is_refused(tmp_path):
 def test_missing_backbone_weights_file_cli(data_dir, tmp_path):
     args = list(TRAIN_ARGS)
     args[args.index("--visual-backbone-weights") + 1] = "/nonexistent.pth"
-    proc = run_cli("fairseq-train", [data_dir, *args, "--save-dir", tmp_path / "ckpt"],
-                   label="fairseq-train missing weights", check=False)
+    proc = run(["fairseq-train", data_dir, *args, "--save-dir", tmp_path / "ckpt"],
+               check=False, timeout=300, label="fairseq-train missing weights")
     assert proc.returncode != 0
     tail = proc.stderr.strip().splitlines()[-1]
     assert "FileNotFoundError" in tail and "/nonexistent.pth" in tail and "ResNet-18" in tail, tail

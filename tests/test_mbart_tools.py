@@ -6,9 +6,7 @@ the HF -> fairseq conversion must reproduce the HF logits.
 """
 import os
 import random
-import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -21,10 +19,7 @@ from fairseq.models.bart import BARTModel
 from fairseq.models.bart.model import mbart_large_architecture
 from flallm_plugin.checkpoint_safety import safe_torch_load
 from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "preprocess") not in sys.path:  # the scripts, importable by name
-    sys.path.insert(0, str(REPO / "preprocess"))
+from helpers import run
 
 from convert_hf_mbart import ConversionError, convert_hf_mbart  # noqa: E402
 from pretrain_tiny_mbart import pretrain_tiny_mbart  # noqa: E402
@@ -48,14 +43,6 @@ def german_sentences(n, seed=0):
             s += f" und {rng.choice(ADVERBIALS)}"
         out.append(s[0].upper() + s[1:] + rng.choice([".", ".", "!"]))
     return out
-
-
-def run_cli(script, *args):
-    """Run ``preprocess/<script>`` as a script (as users do); return the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, str(REPO / "preprocess" / script), *map(str, args)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
 
 
 def build_fairseq_mbart(checkpoint, dictionary):
@@ -132,9 +119,8 @@ def test_trim_preserves_renormalised_log_probs(tiny_mbart, tmp_path):
     train_text = tmp_path / "subset.de"
     train_text.write_text("\n".join(subset) + "\n", encoding="utf-8")
     out = tmp_path / "trimmed"
-    proc = run_cli("trim_mbart.py", "--mbart-dir", tiny_mbart.dir, "--train-text", train_text,
-                   "--out-dir", out, "--langs", "de_DE")
-    assert proc.returncode == 0, proc.stderr
+    proc = run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", tiny_mbart.dir, "--train-text", train_text,
+                "--out-dir", out, "--langs", "de_DE"])
     assert "->" in proc.stdout
 
     orig_state = safe_torch_load(str(tiny_mbart.dir / "model.pt"))
@@ -280,8 +266,8 @@ def test_convert_hf_mbart_refuses_bias_and_wrong_langs(hf_mbart_dir, tmp_path):
 
 def test_trim_wrong_langs_count(tiny_mbart, tmp_path):
     # default --langs: the 25 mbart.cc25 languages, but the tiny model has 1
-    proc = run_cli("trim_mbart.py", "--mbart-dir", tiny_mbart.dir, "--train-text",
-                   tiny_mbart.text, "--out-dir", tmp_path / "out")
+    proc = run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", tiny_mbart.dir, "--train-text",
+                tiny_mbart.text, "--out-dir", tmp_path / "out"], check=False)
     assert proc.returncode != 0
     assert "--langs" in proc.stderr and str(tiny_mbart.dir / "model.pt") in proc.stderr
     assert "implies 1 language code" in proc.stderr
@@ -292,8 +278,8 @@ def test_trim_wrong_langs_count(tiny_mbart, tmp_path):
 def test_trim_non_utf8_text_names_file_and_line(tiny_mbart, tmp_path):
     bad = tmp_path / "bad.de"
     bad.write_bytes("Der Hund läuft.\n".encode("utf-8") + b"Die Katze \xe4\xfc schl\xe4ft.\n")
-    proc = run_cli("trim_mbart.py", "--mbart-dir", tiny_mbart.dir, "--train-text", bad,
-                   "--out-dir", tmp_path / "out", "--langs", "de_DE")
+    proc = run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", tiny_mbart.dir, "--train-text", bad,
+                "--out-dir", tmp_path / "out", "--langs", "de_DE"], check=False)
     assert proc.returncode != 0
     assert f"{bad}: line 2" in proc.stderr and "UTF-8" in proc.stderr
     assert "Traceback" not in proc.stderr

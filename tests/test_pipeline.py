@@ -8,31 +8,23 @@ import itertools
 import os
 import random
 import re
-import subprocess
 import sys
 
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-from fixtures import DEFAULT_SPLITS, WORDS, make_phoenix  # noqa: E402
+import flallm_plugin  # noqa: F401
+from flallm_plugin.checkpoint_safety import safe_torch_load
+from flallm_plugin.synthetic import DEFAULT_SPLITS, WORDS
+from flallm_plugin.scoring.generate_output import parse_generate_lines
+from helpers import USER_DIR, run
 
-import flallm_plugin  # noqa: E402,F401
-from flallm_plugin.checkpoint_safety import safe_torch_load  # noqa: E402
-from flallm_plugin.scoring.generate_output import parse_generate_lines  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-USER_DIR = os.path.join(REPO, "flallm_plugin")
-BIN = os.path.dirname(sys.executable)
 COMMON = ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--num-workers", "0",
           "--required-batch-size-multiple", "1"]
 
 
-def run(cmd, **kw):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, **kw)
-    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-    return r.stdout + r.stderr
+def output(proc):
+    return proc.stdout + proc.stderr
 
 
 def parse_generate(out):
@@ -43,10 +35,8 @@ def parse_generate(out):
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(phoenix_release, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    raw = str(root / "raw")
-    make_phoenix(raw)
     # the "LLM" knows the language from more text than the sign corpus holds
     rng = random.Random(0)
     corpus = [" ".join(c) for n in (2, 3) for c in itertools.permutations(WORDS, n)]
@@ -59,32 +49,32 @@ def pipeline(tmp_path_factory):
     run([sys.executable, "preprocess/pretrain_tiny_mbart.py", "--text", str(text), "--out-dir", mbart,
          "--langs", "de_DE", "--max-update", "100"])
     trimmed = str(root / "mbart_trimmed")
-    trim_out = run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", mbart, "--train-text", str(train_text),
-                    "--out-dir", trimmed, "--langs", "de_DE"])
+    trim_out = output(run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", mbart, "--train-text",
+                           str(train_text), "--out-dir", trimmed, "--langs", "de_DE"]))
     data = str(root / "data")
-    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", raw, "--out-dir", data, "--resize", "32",
-         "--crop", "28", "--spm-model", os.path.join(mbart, "sentence.bpe.model"),
+    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", phoenix_release, "--out-dir", data,
+         "--resize", "32", "--crop", "28", "--spm-model", os.path.join(mbart, "sentence.bpe.model"),
          "--dict", os.path.join(trimmed, "dict.txt"), "--tgt-lang-tag", "[de_DE]"])
     ckpt1 = str(root / "ckpt1")
-    run([os.path.join(BIN, "fairseq-train"), data, *COMMON, "--arch", "light_t_tiny", "--visual-backbone-weights",
+    run(["fairseq-train", data, *COMMON, "--arch", "light_t_tiny", "--visual-backbone-weights",
          "none", "--criterion", "label_smoothed_cross_entropy",
          "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-epoch", "10", "--batch-size", "3",
          "--no-augment",
          "--save-dir", ckpt1, "--no-epoch-checkpoints", "--disable-validation"])
     feats = str(root / "feats")
-    run([os.path.join(BIN, "flallm-extract-features"), "--data", data, "--checkpoint",
+    run(["flallm-extract-features", "--data", data, "--checkpoint",
          os.path.join(ckpt1, "checkpoint_last.pt"), "--out-dir", feats, "--cpu", "--num-workers", "0"])
     ckpt2 = str(root / "ckpt2")
-    train_log = run([os.path.join(BIN, "fairseq-train"), feats, *COMMON, "--arch", "sign_mbart_tiny",
-                     "--load-visual-encoder-from", os.path.join(ckpt1, "checkpoint_last.pt"),
-                     "--pretrained-mbart", os.path.join(trimmed, "model.pt"),
-                     "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
-                     "--optimizer", "param_group_adam", "--lr", "5e-3", "--group-lr", '{"adapter": 3e-2}',
-                     "--lr-scheduler", "cosine", "--max-update", "600", "--batch-size", "6", "--dropout", "0.0",
-                     "--save-dir", ckpt2, "--no-epoch-checkpoints", "--disable-validation",
-                     "--log-format", "simple", "--log-interval", "10"])
-    gen = run([os.path.join(BIN, "fairseq-generate"), feats, *COMMON, "--gen-subset", "train", "--path",
-               os.path.join(ckpt2, "checkpoint_last.pt"), "--beam", "5", "--batch-size", "4"])
+    train_log = output(run(["fairseq-train", feats, *COMMON, "--arch", "sign_mbart_tiny",
+                            "--load-visual-encoder-from", os.path.join(ckpt1, "checkpoint_last.pt"),
+                            "--pretrained-mbart", os.path.join(trimmed, "model.pt"),
+                            "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
+                            "--optimizer", "param_group_adam", "--lr", "5e-3", "--group-lr", '{"adapter": 3e-2}',
+                            "--lr-scheduler", "cosine", "--max-update", "600", "--batch-size", "6", "--dropout", "0.0",
+                            "--save-dir", ckpt2, "--no-epoch-checkpoints", "--disable-validation",
+                            "--log-format", "simple", "--log-interval", "10"], label="pipeline stage 2 (600 updates)"))
+    gen = output(run(["fairseq-generate", feats, *COMMON, "--gen-subset", "train", "--path",
+                      os.path.join(ckpt2, "checkpoint_last.pt"), "--beam", "5", "--batch-size", "4"]))
     return {"root": root, "trim_out": trim_out, "ckpt1": os.path.join(ckpt1, "checkpoint_last.pt"),
             "ckpt2": os.path.join(ckpt2, "checkpoint_last.pt"), "gen": gen, "train_log": train_log,
             "trimmed": trimmed, "mbart": mbart}

@@ -1,9 +1,10 @@
 """Preprocessors (PHOENIX-2014-T, How2Sign, CSL-Daily) -> data directory -> sign_translation task.
 
-The release layouts are built by ``tests/fixtures.py``; every preprocessor is run for
-real (the happy paths as ``python preprocess/prep_*.py`` subprocesses, the bad-input
-cases in-process through ``main(argv)``), and the task is set up the way
-``fairseq-train`` does it (``options.parse_args_and_arch`` + ``tasks.setup_task``).
+The release layouts are built by ``flallm_plugin.synthetic`` (the ``*_release`` fixtures of
+``conftest.py``); every preprocessor is run for real (the happy paths as
+``python preprocess/prep_*.py`` subprocesses, the bad-input cases in-process through
+``main(argv)``), and the task is set up the way ``fairseq-train`` does it
+(``options.parse_args_and_arch`` + ``tasks.setup_task``).
 """
 import csv
 import logging
@@ -11,40 +12,37 @@ import math
 import os
 import pickle
 import shutil
-import subprocess
 import sys
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TESTS)
-for _p in (TESTS, REPO, os.path.join(REPO, "preprocess")):  # preprocess/: the scripts, importable by name
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from fairseq import options, tasks
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-from fairseq import options, tasks  # noqa: E402
+import prep_csl_daily
+import prep_how2sign
+import prep_phoenix14t
+from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset
+from flallm_plugin.synthetic import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4
+from flallm_plugin.synthetic.releases import (
+    csl_daily_frame_dir, csl_daily_label_path, csl_daily_split_path, how2sign_clip_path, how2sign_csv_path,
+    phoenix_corpus_path, phoenix_frame_dir,
+)
+from helpers import REPO, USER_DIR, run
 
-from fixtures import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4  # noqa: E402
-from flallm_plugin.data.data_cfg import SignDataConfig  # noqa: E402
-from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset  # noqa: E402
-from flallm_plugin.data.errors import SignDataError  # noqa: E402
-import prep_csl_daily  # noqa: E402
-import prep_how2sign  # noqa: E402
-import prep_phoenix14t  # noqa: E402
-
-PLUGIN = os.path.join(REPO, "flallm_plugin")
 SMALL = ["--resize", "32", "--crop", "28", "--vocab-size", "100", "--workers", "1"]
 PER_WORD = 8  # frames per word in the fixtures
 SPLITS = ("train", "dev", "test")
 
-# name -> (fixture builder, script, bleu tokenizer)
+# name -> (script, bleu tokenizer); the release is the fixture ``{name}_release``
 DATASETS = {
-    "phoenix": (make_phoenix, "prep_phoenix14t.py", "13a"),
-    "how2sign": (make_how2sign, "prep_how2sign.py", "13a"),
-    "csl_daily": (make_csl_daily, "prep_csl_daily.py", "char"),
+    "phoenix": ("prep_phoenix14t.py", "13a"),
+    "how2sign": ("prep_how2sign.py", "13a"),
+    "csl_daily": ("prep_csl_daily.py", "char"),
 }
 
 
@@ -57,22 +55,16 @@ class Prepared(object):
 _PREPARED = {}
 
 
-def _prepare(name, tmp_path_factory):
-    """Build a release and run its preprocessor as a script (once per module)."""
+def _prepare(name, request, tmp_path_factory):
+    """Run the preprocessor of a release as a script (once per module)."""
     if name not in _PREPARED:
-        make, script, bleu = DATASETS[name]
+        script, bleu = DATASETS[name]
+        release = request.getfixturevalue(f"{name}_release")
         root = tmp_path_factory.mktemp(name)
-        release = make(str(root / "release"))
         out = str(root / "data")
-        proc = subprocess.run(
-            [sys.executable, os.path.join(REPO, "preprocess", script), "--data-root", release, "--out-dir", out]
-            + SMALL,
-            cwd=str(root),  # not the repository: the script must find its own imports
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        # cwd: not the repository, the script must find its own imports
+        proc = run([sys.executable, os.path.join(REPO, "preprocess", script), "--data-root", release, "--out-dir", out]
+                   + SMALL, cwd=root, timeout=300)
         assert f"wrote {out}" in proc.stdout
         _PREPARED[name] = Prepared(name, release, out, bleu)
     return _PREPARED[name]
@@ -80,12 +72,12 @@ def _prepare(name, tmp_path_factory):
 
 @pytest.fixture(scope="module", params=list(DATASETS))
 def prepared(request, tmp_path_factory):
-    return _prepare(request.param, tmp_path_factory)
+    return _prepare(request.param, request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def phoenix(tmp_path_factory):
-    return _prepare("phoenix", tmp_path_factory)
+def phoenix(request, tmp_path_factory):
+    return _prepare("phoenix", request, tmp_path_factory)
 
 
 def make_task(data_dir, *extra):
@@ -93,7 +85,7 @@ def make_task(data_dir, *extra):
     args = options.parse_args_and_arch(
         parser,
         [
-            data_dir, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", "light_t_tiny",
+            data_dir, "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny",
             "--visual-backbone-weights", "none", "--cpu", "--seed", "1", "--max-tokens", "64",
         ]
         + list(extra),
@@ -112,9 +104,9 @@ def expected_targets(p: Prepared, split):
         return list(sentences)
     if p.name == "how2sign":
         return [s.capitalize() + "." for s in sentences]
-    with open(os.path.join(p.release, "sentence_label", "csl2020ct_v2.pkl"), "rb") as f:
+    with open(csl_daily_label_path(p.release), "rb") as f:
         info = pickle.load(f)["info"]  # written by the tests themselves
-    with open(os.path.join(p.release, "sentence_label", "split_1.txt"), encoding="utf-8") as f:
+    with open(csl_daily_split_path(p.release), encoding="utf-8") as f:
         names = [ln.split("|")[0] for ln in f.read().splitlines()[1:] if ln.endswith("|" + split)]
     by_name = {e["name"]: "".join(e["label_word"]) for e in info}
     return [by_name[n] for n in names]
@@ -378,16 +370,14 @@ TASK_OPTIONS = ("--max-source-frames", "--sampling-rate", "--eval-bleu", "--no-a
 
 
 def _fairseq_train(*args):
-    exe = os.path.join(os.path.dirname(sys.executable), "fairseq-train")
-    cmd = [exe] if os.path.isfile(exe) else [sys.executable, "-m", "fairseq_cli.train"]
-    return subprocess.run(cmd + list(args), cwd=REPO, capture_output=True, text=True, timeout=120)
+    return run(["fairseq-train", *args], check=False, timeout=120)
 
 
 def test_task_options_in_help_after_parsing(phoenix):
     """The parser fairseq-train builds for --task sign_translation documents the task options."""
     parser = options.get_training_parser()
     options.parse_args_and_arch(
-        parser, [phoenix.out, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", "light_t_tiny"]
+        parser, [phoenix.out, "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny"]
     )
     text = parser.format_help()
     for opt in TASK_OPTIONS:
@@ -407,9 +397,7 @@ def test_fairseq_train_usage_lists_task_options(phoenix):
 
 def test_flallm_help_lists_task_and_model_options():
     """fairseq parses --help before adding task/model options; flallm-help prints the full parser."""
-    proc = subprocess.run([sys.executable, "-m", "flallm_plugin.cli.help", "train", "--task", "sign_translation",
-                           "--arch", "light_t"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    proc = run(["flallm-help", "train", "--task", "sign_translation", "--arch", "light_t"])
     assert "usage: fairseq-train" in proc.stdout
     assert "rouge_l" in proc.stdout  # the plugin's scorers are registered
     for opt in list(TASK_OPTIONS) + ["--temporal-spec", "--vl-adapter-hidden-dim", "--no-scale-visual-input"]:
@@ -427,12 +415,8 @@ def _phoenix_release(tmp_path):
     return make_phoenix(str(tmp_path / "release"))
 
 
-def _ph_csv(release, split):
-    return os.path.join(release, "PHOENIX-2014-T", "annotations", "manual", f"PHOENIX-2014-T.{split}.corpus.csv")
-
-
 def _ph_frames(release, split, j):
-    return os.path.join(release, "PHOENIX-2014-T", "features", "fullFrame-210x260px", split, f"{split}_video_{j:03d}")
+    return phoenix_frame_dir(release, split, f"{split}_video_{j:03d}")
 
 
 def _edit_lines(path, fn):
@@ -448,7 +432,7 @@ def test_phoenix_missing_frame_folder(tmp_path):
     shutil.rmtree(_ph_frames(release, "dev", 1))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
-    assert_names(str(e.value), _ph_csv(release, "dev") + ": line 3", _ph_frames(release, "dev", 1))
+    assert_names(str(e.value), phoenix_corpus_path(release, "dev") + ": line 3", _ph_frames(release, "dev", 1))
     assert not os.path.exists(tmp_path / "out")
 
 
@@ -459,7 +443,7 @@ def test_phoenix_empty_frame_folder(tmp_path):
         os.unlink(os.path.join(folder, n))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
-    assert_names(str(e.value), _ph_csv(release, "train") + ": line 4", folder, "no images")
+    assert_names(str(e.value), phoenix_corpus_path(release, "train") + ": line 4", folder, "no images")
 
 
 @pytest.mark.parametrize("which,head", [("images0005.png", b""), ("images0001.png", b"\x89PNG\r\n\x1a\n")])
@@ -470,12 +454,12 @@ def test_phoenix_corrupt_image(tmp_path, which, head):
     garbage(bad, head)
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
-    assert_names(str(e.value), _ph_csv(release, "test") + ": line 3", bad)
+    assert_names(str(e.value), phoenix_corpus_path(release, "test") + ": line 3", bad)
 
 
 def test_phoenix_wrong_header(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "train")
+    path = phoenix_corpus_path(release, "train")
     _edit_lines(path, lambda ls: ls.__setitem__(0, ls[0].replace("translation", "text")))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
@@ -484,7 +468,7 @@ def test_phoenix_wrong_header(tmp_path):
 
 def test_phoenix_wrong_column_count(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "test")
+    path = phoenix_corpus_path(release, "test")
     _edit_lines(path, lambda ls: ls.__setitem__(2, ls[2].rsplit("|", 1)[0]))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
@@ -493,7 +477,7 @@ def test_phoenix_wrong_column_count(tmp_path):
 
 def test_phoenix_empty_target(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "dev")
+    path = phoenix_corpus_path(release, "dev")
     _edit_lines(path, lambda ls: ls.__setitem__(1, ls[1].rsplit("|", 1)[0] + "|  "))
     with pytest.raises(SignDataError) as e:
         run_prep(prep_phoenix14t, release, tmp_path / "out")
@@ -502,7 +486,7 @@ def test_phoenix_empty_target(tmp_path):
 
 def test_phoenix_non_utf8_csv(tmp_path):
     release = _phoenix_release(tmp_path)
-    path = _ph_csv(release, "train")
+    path = phoenix_corpus_path(release, "train")
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
     lines[3] = lines[3].replace(b"morgen", "m\u00fcnchen".encode("latin-1"))
@@ -581,12 +565,8 @@ def test_bad_manifest(phoenix, tmp_path, case):
 
 
 # ------------------------------------------------------------------ How2Sign specifics
-def _h2s_csv(release, split):
-    return os.path.join(release, f"how2sign_realigned_{split}.csv")
-
-
 def _h2s_clip(release, split, j):
-    return os.path.join(release, f"{split}_rgb_front_clips", "raw_videos", f"vid{split}{j:02d}_{j}-1-rgb_front.mp4")
+    return how2sign_clip_path(release, split, f"vid{split}{j:02d}_{j}-1-rgb_front")
 
 
 def test_how2sign_missing_video(tmp_path):
@@ -595,7 +575,7 @@ def test_how2sign_missing_video(tmp_path):
     os.unlink(clip)
     with pytest.raises(SignDataError) as e:
         run_prep(prep_how2sign, release, tmp_path / "out")
-    assert_names(str(e.value), _h2s_csv(release, "val") + ": line 3", clip, "not found")
+    assert_names(str(e.value), how2sign_csv_path(release, "val") + ": line 3", clip, "not found")
 
 
 @pytest.mark.parametrize("case", ["garbage", "no_frames"])
@@ -609,7 +589,7 @@ def test_how2sign_corrupt_or_empty_video(tmp_path, case):
         writer.release()
     with pytest.raises(SignDataError) as e:
         run_prep(prep_how2sign, release, tmp_path / "out")
-    assert_names(str(e.value), _h2s_csv(release, "train") + ": line 6", clip)
+    assert_names(str(e.value), how2sign_csv_path(release, "train") + ": line 6", clip)
 
 
 def test_how2sign_clips_dir_pattern(tmp_path):
@@ -643,12 +623,12 @@ def _decode(path):
 def _make_full_videos(release, pad=8):
     """Full videos <VIDEO_NAME>.mp4 = `pad` black frames + the sentence; realigned times set to match."""
     for split in ("train", "val", "test"):
-        path = _h2s_csv(release, split)
+        path = how2sign_csv_path(release, split)
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
         for k in range(1, len(lines)):
             f = lines[k].split("\t")
-            clip = os.path.join(release, f"{split}_rgb_front_clips", "raw_videos", f[3] + ".mp4")
+            clip = how2sign_clip_path(release, split, f[3])
             frames = _decode(clip)
             black = [np.zeros_like(frames[0])] * pad
             write_mp4(os.path.join(release, f"{split}_raw_videos", "raw_videos", f[1] + ".mp4"), black + frames)
@@ -689,7 +669,7 @@ def _set_times(path, line, start, end):
 def test_how2sign_clip_outside_full_video(tmp_path):
     release = make_how2sign(str(tmp_path / "release"))
     _make_full_videos(release)
-    path = _h2s_csv(release, "test")
+    path = how2sign_csv_path(release, "test")
     _set_times(path, 3, "100.0", "101.0")
     with pytest.raises(SignDataError) as e:
         run_prep(prep_how2sign, release, tmp_path / "out", "--from-full-videos")
@@ -706,7 +686,7 @@ def test_how2sign_clip_outside_full_video(tmp_path):
 
 def test_how2sign_target_with_quotes(tmp_path):
     release = make_how2sign(str(tmp_path / "release"))
-    path = _h2s_csv(release, "train")
+    path = how2sign_csv_path(release, "train")
     _edit_lines(path, lambda ls: ls.__setitem__(1, ls[1].rsplit("\t", 1)[0] + '\tHe said "regen" nord.'))
     out = str(tmp_path / "out")
     run_prep(prep_how2sign, release, out)
@@ -715,8 +695,7 @@ def test_how2sign_target_with_quotes(tmp_path):
 
 # ----------------------------------------------------------------- CSL-Daily specifics
 def _csl_paths(release):
-    return (os.path.join(release, "sentence_label", "csl2020ct_v2.pkl"),
-            os.path.join(release, "sentence_label", "split_1.txt"))
+    return csl_daily_label_path(release), csl_daily_split_path(release)
 
 
 def _csl_info(release):
@@ -790,7 +769,7 @@ def test_csl_split_file_errors(tmp_path):
 def test_csl_missing_frame_folder_and_empty_target(tmp_path):
     release = make_csl_daily(str(tmp_path / "release"))
     pkl, split_path = _csl_paths(release)
-    folder = os.path.join(release, "sentence", "frames_512x512", "S000207_P0000_T00")  # dev, 1st: line 8
+    folder = csl_daily_frame_dir(release, "S000207_P0000_T00")  # dev, 1st: line 8
     shutil.rmtree(folder)
     with pytest.raises(SignDataError) as e:
         run_prep(prep_csl_daily, release, tmp_path / "out")

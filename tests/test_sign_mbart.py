@@ -1,44 +1,30 @@
 """Stage 2 in-process: frozen visual encoder, adapter, cached features, loaders, optimizer."""
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-from fixtures import make_phoenix  # noqa: E402
-
-import flallm_plugin  # noqa: E402,F401
-from fairseq import options, tasks  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-USER_DIR = os.path.join(REPO, "flallm_plugin")
-BIN = os.path.dirname(sys.executable)
-
-
-def run(cmd):
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r
+import flallm_plugin  # noqa: F401
+from fairseq import options, tasks
+from helpers import USER_DIR, run
 
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
+def stage1(phoenix_release, tmp_path_factory):
     root = tmp_path_factory.mktemp("stage2")
-    make_phoenix(str(root / "raw"))
     data = str(root / "data")
-    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", str(root / "raw"), "--out-dir", data,
+    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", phoenix_release, "--out-dir", data,
          "--resize", "32", "--crop", "28", "--vocab-size", "100"])
     ckpt_dir = str(root / "ckpt1")
-    run([os.path.join(BIN, "fairseq-train"), data, "--user-dir", USER_DIR, "--task", "sign_translation",
+    run(["fairseq-train", data, "--user-dir", USER_DIR, "--task", "sign_translation",
          "--arch", "light_t_tiny", "--visual-backbone-weights", "none", "--criterion", "label_smoothed_cross_entropy",
          "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-epoch", "2", "--batch-size", "4",
          "--required-batch-size-multiple", "1", "--cpu", "--save-dir", ckpt_dir, "--num-workers", "0",
          "--no-epoch-checkpoints", "--disable-validation"])
     feats = str(root / "feats")
-    run([os.path.join(BIN, "flallm-extract-features"), "--data", data, "--checkpoint",
+    run(["flallm-extract-features", "--data", data, "--checkpoint",
          os.path.join(ckpt_dir, "checkpoint_last.pt"), "--out-dir", feats, "--cpu", "--num-workers", "0"])
     return {"root": root, "data": data, "ckpt": os.path.join(ckpt_dir, "checkpoint_last.pt"), "feats": feats}
 

@@ -1,19 +1,16 @@
-"""The procedural synthetic dataset (examples/synthetic/generate_dataset.py) is valid PHOENIX-2014-T."""
+"""The procedural synthetic dataset (flallm_plugin/synthetic/weather.py) is valid PHOENIX-2014-T."""
 import csv
-import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("synthetic_generate_dataset",
-                                               REPO / "examples" / "synthetic" / "generate_dataset.py")
-G = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(G)
+from flallm_plugin.synthetic import weather as G
+from helpers import run
 
 SPLITS = ("train", "dev", "test")
 HEADER = ["name", "video", "start", "end", "speaker", "orth", "translation"]
@@ -177,9 +174,10 @@ def test_refuses_to_replace_foreign_data(tmp_path):
     assert (manual / "PHOENIX-2014-T.train.corpus.csv").exists()
 
 
-def test_cli(tmp_path, capsys):
-    G.main(["--out-root", str(tmp_path), "--n-train", "20", "--n-dev", "2", "--n-test", "2",
-            "--n-signers", "2", "--frame-size", "20x26", "--text-corpus-size", "50"])
-    assert '"videos": 20' in capsys.readouterr().out
+def test_cli(tmp_path):
+    out = run([sys.executable, "examples/synthetic/generate_dataset.py", "--out-root", tmp_path, "--n-train", "20",
+               "--n-dev", "2", "--n-test", "2", "--n-signers", "2", "--frame-size", "20x26",
+               "--text-corpus-size", "50"]).stdout
+    assert '"videos": 20' in out
     img = cv2.imread(str(_frame_dir(tmp_path, "dev", _rows(tmp_path, "dev")[1][0]) / "images0001.png"))
     assert img.shape == (26, 20, 3)

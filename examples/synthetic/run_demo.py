@@ -23,13 +23,11 @@ import subprocess
 import sys
 import time
 
+from tqdm import tqdm
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 USER_DIR = os.path.join(REPO, "flallm_plugin")
-
-from tqdm import tqdm  # noqa: E402
 
 
 def get_parser():
@@ -164,7 +162,7 @@ def main(argv=None):
     ckpt1, ckpt2, tb = os.path.join(out, "ckpt_stage1"), os.path.join(out, "ckpt_stage2"), os.path.join(out, "tensorboard")
 
     # 1. data in the PHOENIX-2014-T release layout
-    from generate_dataset import generate  # examples/synthetic/generate_dataset.py
+    from flallm_plugin.synthetic import generate
 
     summary = steps.python("generate", lambda: generate(
         raw, n_train=args.n_train, n_dev=args.n_dev, n_test=args.n_test, seed=args.seed,

@@ -1,0 +1,12 @@
+"""Synthetic sign language data in the real release layouts, for the demo and the tests.
+
+* :mod:`~flallm_plugin.synthetic.weather`: the demo's procedural signers and weather-forecast
+  language in the PHOENIX-2014-T layout (:func:`generate`);
+* :mod:`~flallm_plugin.synthetic.blocks`: coloured-block sentences that tiny models overfit,
+  in the PHOENIX-2014-T, How2Sign and CSL-Daily layouts (:func:`make_phoenix` ...);
+* :mod:`~flallm_plugin.synthetic.releases` and :mod:`~flallm_plugin.synthetic.frames`: the
+  writers of those layouts, shared by both.
+"""
+from flallm_plugin.synthetic.blocks import DEFAULT_SPLITS, WORDS, make_csl_daily, make_how2sign, make_phoenix  # noqa
+from flallm_plugin.synthetic.frames import write_image_folder, write_mp4  # noqa: F401
+from flallm_plugin.synthetic.weather import generate, render_sign_sheet  # noqa: F401

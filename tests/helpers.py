@@ -1,0 +1,49 @@
+"""Paths and the one subprocess runner of the tests (importable: ``pytest.ini`` puts tests/ on the path)."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+USER_DIR = str(REPO / "flallm_plugin")  # for --user-dir
+BIN = Path(sys.executable).parent  # the venv's console scripts: fairseq-train, flallm-extract-features ...
+TIMINGS = {}  # label -> seconds, for the runs given a label; printed at the end of the session
+
+
+def _text(out):
+    return out.decode("utf-8", "replace") if isinstance(out, bytes) else (out or "")
+
+
+def _failure(cmd, what, stdout, stderr, tail):
+    return (f"{' '.join(cmd)}\n{what}\n--- stdout (tail) ---\n{_text(stdout)[-tail:]}\n"
+            f"--- stderr (tail) ---\n{_text(stderr)[-tail:]}")
+
+
+def run(cmd, check=True, cwd=REPO, timeout=900, label=None, tail=4000):
+    """Run ``cmd`` (a list) and return the :class:`subprocess.CompletedProcess`, output captured as text.
+
+    The command sees this checkout first on ``PYTHONPATH`` and the venv's bin dir first on
+    ``PATH`` (``cmd[0]`` may be a console script's name). A non-zero exit (if ``check``) or a
+    run longer than ``timeout`` seconds fails with the command, the return code and the tails
+    of stdout and stderr.
+    """
+    cmd = [str(c) for c in cmd]
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
+    # one intra-op thread: on a shared 2-core machine OpenMP spinning of two busy processes
+    # slows a run tenfold; a tiny model gains nothing from a second thread
+    env.setdefault("OMP_NUM_THREADS", "1")
+    exe = shutil.which(cmd[0], path=env["PATH"]) or cmd[0]
+    start = time.time()
+    try:
+        proc = subprocess.run([exe] + cmd[1:], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(_failure(cmd, f"timed out after {timeout} s", e.stdout, e.stderr, tail)) from None
+    if label:
+        TIMINGS[label] = time.time() - start
+    if check and proc.returncode != 0:
+        raise AssertionError(_failure(cmd, f"exit status {proc.returncode}", proc.stdout, proc.stderr, tail))
+    return proc
