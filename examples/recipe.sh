@@ -32,7 +32,6 @@ DATASET=${1:?usage: $0 phoenix14t|csl_daily|how2sign}
 # what differs between the datasets
 PREP_ARGS=()    # extra preprocessor options
 VALID_ARGS=()   # extra fairseq-train options for validation
-BLEU_TOKENIZER= # sacrebleu tokenizer passed explicitly to validation and test (empty: the default, 13a)
 case "$DATASET" in
   phoenix14t)
     PREP=preprocess/prep_phoenix14t.py; DATA_ROOT_HOLDS="PHOENIX-2014-T/"
@@ -41,7 +40,6 @@ case "$DATASET" in
   csl_daily)
     PREP=preprocess/prep_csl_daily.py; DATA_ROOT_HOLDS="sentence_label/ and sentence/"
     LANG_TAG="[zh_CN]"; TEXT_LANG=zh; N_TRAIN=18401
-    BLEU_TOKENIZER=char  # character-level BLEU and ROUGE-L (also bleu_tokenizer: char in config.yaml)
     ;;
   how2sign)
     PREP=preprocess/prep_how2sign.py; DATA_ROOT_HOLDS="how2sign_realigned_*.csv and the clips"
@@ -54,11 +52,8 @@ case "$DATASET" in
     exit 2
     ;;
 esac
-EVAL_BLEU_TOKENIZER=(); SIGN_EVAL_TOKENIZER=()
-if [ -n "$BLEU_TOKENIZER" ]; then
-  EVAL_BLEU_TOKENIZER=(--eval-bleu-tokenizer "$BLEU_TOKENIZER")
-  SIGN_EVAL_TOKENIZER=(--sign-eval-tokenizer "$BLEU_TOKENIZER")
-fi
+# every scorer (validation BLEU, sign_eval, flallm-score) uses config.yaml's bleu_tokenizer
+# (13a; char for CSL-Daily), written by the preprocessor
 
 DATA_ROOT=${DATA_ROOT:?set DATA_ROOT (holds $DATA_ROOT_HOLDS)}
 MBART_DIR=${MBART_DIR:?set MBART_DIR (mbart.cc25)}
@@ -87,7 +82,7 @@ fairseq-train "$WORK/data" --user-dir flallm_plugin --task sign_translation --ar
   --optimizer sgd --momentum 0.9 --lr 1e-2 --lr-scheduler cosine --max-update "$UPD1" --max-epoch "$EPOCHS1" \
   --batch-size $(( BATCH1 / NGPU )) --required-batch-size-multiple 1 --num-workers "$WORKERS" --amp \
   --valid-subset dev ${VALID_ARGS[@]+"${VALID_ARGS[@]}"} \
-  --eval-bleu ${EVAL_BLEU_TOKENIZER[@]+"${EVAL_BLEU_TOKENIZER[@]}"} --eval-bleu-args '{"beam": 5, "max_len_b": 100}' \
+  --eval-bleu --eval-bleu-args '{"beam": 5, "max_len_b": 100}' \
   --best-checkpoint-metric bleu --maximize-best-checkpoint-metric --no-epoch-checkpoints \
   --save-dir "$WORK/ckpt_stage1" --tensorboard-logdir "$WORK/tb/stage1" --log-format simple --log-interval 50
 
@@ -107,17 +102,17 @@ fairseq-train "$WORK/features" --user-dir flallm_plugin --task sign_translation 
   --lr-scheduler cosine --max-update "$UPD2" --max-epoch "$EPOCHS2" \
   --batch-size $(( BATCH2 / NGPU )) --required-batch-size-multiple 1 --num-workers "$WORKERS" --amp \
   --valid-subset dev ${VALID_ARGS[@]+"${VALID_ARGS[@]}"} \
-  --eval-bleu ${EVAL_BLEU_TOKENIZER[@]+"${EVAL_BLEU_TOKENIZER[@]}"} --eval-bleu-args '{"beam": 5, "max_len_b": 100}' \
+  --eval-bleu --eval-bleu-args '{"beam": 5, "max_len_b": 100}' \
   --best-checkpoint-metric bleu --maximize-best-checkpoint-metric --no-epoch-checkpoints \
   --save-dir "$WORK/ckpt_stage2" --tensorboard-logdir "$WORK/tb/stage2" --log-format simple --log-interval 50
 
 # 6. test: beam 5; the sign_eval scorer prints sacrebleu BLEU (with signature), BLEU-1..4 and ROUGE-L
 fairseq-generate "$WORK/data" --user-dir flallm_plugin --task sign_translation --gen-subset test \
   --path "$WORK/ckpt_stage1/checkpoint_best.pt" --beam 5 --batch-size 16 --required-batch-size-multiple 1 \
-  --scoring sign_eval ${SIGN_EVAL_TOKENIZER[@]+"${SIGN_EVAL_TOKENIZER[@]}"} > "$WORK/test.stage1.txt"
+  --scoring sign_eval > "$WORK/test.stage1.txt"
 fairseq-generate "$WORK/features" --user-dir flallm_plugin --task sign_translation --gen-subset test \
   --path "$WORK/ckpt_stage2/checkpoint_best.pt" --beam 5 --batch-size 16 --required-batch-size-multiple 1 \
-  --scoring sign_eval ${SIGN_EVAL_TOKENIZER[@]+"${SIGN_EVAL_TOKENIZER[@]}"} > "$WORK/test.stage2.txt"
+  --scoring sign_eval > "$WORK/test.stage2.txt"
 # --data gives flallm-score the data config's bleu_tokenizer (char for CSL-Daily)
 flallm-score --generate-output "$WORK/test.stage1.txt" --data "$WORK/data"
 flallm-score --generate-output "$WORK/test.stage2.txt" --data "$WORK/data"

@@ -1,8 +1,11 @@
 """Fixtures shared by the tests: the coloured-block releases, built once and only read."""
+import os
+import sys
+
 import pytest
 
 from flallm_plugin.synthetic import make_csl_daily, make_how2sign, make_phoenix
-from helpers import TIMINGS
+from helpers import TIMINGS, USER_DIR, run
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +24,26 @@ def how2sign_release(tmp_path_factory):
 def csl_daily_release(tmp_path_factory):
     """CSL-Daily release of the same sentences, in Chinese."""
     return make_csl_daily(str(tmp_path_factory.mktemp("csl_daily_release")))
+
+
+@pytest.fixture(scope="session")
+def stage1(phoenix_release, tmp_path_factory):
+    """A tiny stage-1 run on the PHOENIX release: video data dir (32 px resize, 28 px crop), light_t_tiny
+    checkpoint, and its sign-level features (flallm-extract-features), each only read by the tests."""
+    root = tmp_path_factory.mktemp("stage2")
+    data = str(root / "data")
+    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", phoenix_release, "--out-dir", data,
+         "--resize", "32", "--crop", "28", "--vocab-size", "100"])
+    ckpt_dir = str(root / "ckpt1")
+    run(["fairseq-train", data, "--user-dir", USER_DIR, "--task", "sign_translation",
+         "--arch", "light_t_tiny", "--visual-backbone-weights", "none", "--criterion", "label_smoothed_cross_entropy",
+         "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-epoch", "2", "--batch-size", "4",
+         "--required-batch-size-multiple", "1", "--cpu", "--save-dir", ckpt_dir, "--num-workers", "0",
+         "--no-epoch-checkpoints", "--disable-validation"])
+    feats = str(root / "feats")
+    run(["flallm-extract-features", "--data", data, "--checkpoint",
+         os.path.join(ckpt_dir, "checkpoint_last.pt"), "--out-dir", feats, "--cpu", "--num-workers", "0"])
+    return {"root": root, "data": data, "ckpt": os.path.join(ckpt_dir, "checkpoint_last.pt"), "feats": feats}
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,6 +1,5 @@
 """Stage 2 in-process: frozen visual encoder, adapter, cached features, loaders, optimizer."""
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -8,25 +7,7 @@ import torch
 
 import flallm_plugin  # noqa: F401
 from fairseq import options, tasks
-from helpers import USER_DIR, run
-
-
-@pytest.fixture(scope="module")
-def stage1(phoenix_release, tmp_path_factory):
-    root = tmp_path_factory.mktemp("stage2")
-    data = str(root / "data")
-    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", phoenix_release, "--out-dir", data,
-         "--resize", "32", "--crop", "28", "--vocab-size", "100"])
-    ckpt_dir = str(root / "ckpt1")
-    run(["fairseq-train", data, "--user-dir", USER_DIR, "--task", "sign_translation",
-         "--arch", "light_t_tiny", "--visual-backbone-weights", "none", "--criterion", "label_smoothed_cross_entropy",
-         "--label-smoothing", "0.2", "--optimizer", "adam", "--lr", "1e-3", "--max-epoch", "2", "--batch-size", "4",
-         "--required-batch-size-multiple", "1", "--cpu", "--save-dir", ckpt_dir, "--num-workers", "0",
-         "--no-epoch-checkpoints", "--disable-validation"])
-    feats = str(root / "feats")
-    run(["flallm-extract-features", "--data", data, "--checkpoint",
-         os.path.join(ckpt_dir, "checkpoint_last.pt"), "--out-dir", feats, "--cpu", "--num-workers", "0"])
-    return {"root": root, "data": data, "ckpt": os.path.join(ckpt_dir, "checkpoint_last.pt"), "feats": feats}
+from helpers import USER_DIR
 
 
 def build(data, *extra):
@@ -71,6 +52,66 @@ def test_visual_encoder_loaded_frozen_and_bn_fixed(stage1):
     for k, v in before.items():
         assert torch.equal(after[k], v), f"{k} changed during stage 2"  # weights and BN running stats
     assert model.encoder.adapter.fc1.weight.grad is not None
+
+
+def _one_step(args, task, model):
+    """One SGD step on the training set; returns the state before and after."""
+    task.load_dataset("train")
+    ds = task.dataset("train")
+    sample = ds.collater([ds[i] for i in range(len(ds))])
+    criterion = task.build_criterion(args)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    loss, _, _ = criterion(model, sample)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return before, model.state_dict()
+
+
+@pytest.mark.parametrize("level,changes", [
+    ("backbone+temporal", ()),
+    ("backbone", ("temporal",)),
+    ("none", ("backbone", "temporal")),
+])
+def test_each_freezing_level_updates_exactly_its_parameters(stage1, level, changes):
+    """Table 9 on video: weights and BatchNorm statistics of the frozen parts never move, the rest does."""
+    args, task, model = build(stage1["data"], "--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart",
+                              "none", "--freeze-visual", level)
+    before, after = _one_step(args, task, model)
+    for part in ("backbone", "temporal"):
+        prefix = f"encoder.visual.{part}."
+        moved = [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
+        params = [k for k, _ in model.named_parameters() if k.startswith(prefix)]
+        if part in changes:
+            assert set(params) <= set(moved), f"{level}: {part} parameters not updated"
+        else:
+            assert moved == [], f"{level}: frozen {part} changed: {moved[:3]}"
+    for prefix in ("encoder.adapter.", "decoder.layers."):
+        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix)), prefix
+
+
+@pytest.mark.parametrize("extra,expected", [
+    (["--freeze-visual", "none"], "--freeze-visual none trains the backbone and temporal"),
+    (["--freeze-visual", "backbone"], "--freeze-visual backbone trains the temporal"),
+    (["--adapter-input", "frame"], "cached features are at level 'sign' but the adapter reads 'frame'"),
+])
+def test_switches_that_cannot_act_on_cached_features_are_refused(stage1, extra, expected):
+    with pytest.raises(ValueError) as e:
+        build(stage1["feats"], "--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart", "none", *extra)
+    assert expected in str(e.value) and ("video data directory" in str(e.value) or "extract features" in str(e.value))
+
+
+def test_light_t_is_refused_on_cached_features(stage1):
+    parser = options.get_training_parser()
+    args = options.parse_args_and_arch(parser, [
+        stage1["feats"], "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny", "--cpu",
+        "--visual-backbone-weights", "none",
+    ])
+    task = tasks.setup_task(args)
+    with pytest.raises(ValueError, match="train light_t on the video data directory"):
+        task.build_model(args)
 
 
 def test_freeze_levels(stage1):

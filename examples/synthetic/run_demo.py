@@ -146,6 +146,29 @@ def plot_curves(path, stage1_log, stage2_log):
     plt.close(fig)
 
 
+def train_common(args):
+    """fairseq-train options shared by both stages of the demo."""
+    return ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--seed", str(args.seed),
+            "--num-workers", str(args.workers), "--required-batch-size-multiple", "1", "--valid-subset", "dev",
+            "--log-format", "json", "--log-interval", "10", "--no-epoch-checkpoints", "--no-last-checkpoints",
+            "--eval-bleu", "--eval-bleu-args", '{"beam": 1, "max_len_b": 30}',
+            "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"]
+
+
+def stage1_command(data, save_dir, args, common):
+    """The demo's stage-1 recipe. Differences from the paper's, for a CPU budget: ResNet-18 from scratch
+    (no ImageNet weights offline), 48 px frames, Adam with a 50-update warm-up (without it the from-scratch
+    CNN's gradients collapse and Light-T falls back to a language model), no augmentation (the sign
+    locations are the signal at this resolution)."""
+    return [
+        os.path.join(BIN, "fairseq-train"), data, *common, "--arch", "light_t_tiny", "--visual-backbone-weights", "none",
+        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2", "--optimizer", "adam",
+        "--lr", "1e-3", "--lr-scheduler", "cosine", "--warmup-updates", "50", "--warmup-init-lr", "1e-6",
+        "--max-epoch", str(args.stage1_epochs), "--no-augment",
+        "--max-update", str(args.stage1_epochs * ((args.n_train + 15) // 16)), "--batch-size", "16",
+        "--save-dir", save_dir]
+
+
 def main(argv=None):
     args = get_parser().parse_args(argv)
     if args.quick:
@@ -191,23 +214,11 @@ def main(argv=None):
                              "--spm-model", os.path.join(mbart, "sentence.bpe.model"),
                              "--dict", os.path.join(trimmed, "dict.txt"), "--tgt-lang-tag", "[de_DE]"], pattern=None)
 
-    common = ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--seed", str(args.seed),
-              "--num-workers", str(args.workers), "--required-batch-size-multiple", "1", "--valid-subset", "dev",
-              "--log-format", "json", "--log-interval", "10", "--no-epoch-checkpoints", "--no-last-checkpoints",
-              "--eval-bleu", "--eval-bleu-args", '{"beam": 1, "max_len_b": 30}',
-              "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"]
+    common = train_common(args)
 
-    # 5. stage 1: visual initialing. Differences from the paper's recipe, for a CPU budget: ResNet-18
-    #    from scratch (no ImageNet weights offline), 48 px frames, Adam with a 50-update warm-up (without
-    #    it the from-scratch CNN's gradients collapse and Light-T falls back to a language model), no
-    #    augmentation (the sign locations are the signal at this resolution).
-    log1 = steps.run("stage1_train", [
-        os.path.join(BIN, "fairseq-train"), data, *common, "--arch", "light_t_tiny", "--visual-backbone-weights", "none",
-        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2", "--optimizer", "adam",
-        "--lr", "1e-3", "--lr-scheduler", "cosine", "--warmup-updates", "50", "--warmup-init-lr", "1e-6",
-        "--max-epoch", str(args.stage1_epochs), "--no-augment",
-        "--max-update", str(args.stage1_epochs * ((args.n_train + 15) // 16)), "--batch-size", "16",
-        "--save-dir", ckpt1, "--tensorboard-logdir", os.path.join(tb, "stage1")], total=args.stage1_epochs)
+    # 5. stage 1: visual initialing (see stage1_command for the CPU-budget recipe)
+    log1 = steps.run("stage1_train", stage1_command(data, ckpt1, args, common) + [
+        "--tensorboard-logdir", os.path.join(tb, "stage1")], total=args.stage1_epochs)
 
     # 6. cached features of the frozen visual encoder
     steps.run("extract_features", [os.path.join(BIN, "flallm-extract-features"), "--data", data, "--checkpoint",

@@ -202,12 +202,10 @@ def write_data_dir(
                     tgt_dict.add_symbol(sp.id_to_piece(i), n=1)
         if args.tgt_lang_tag is not None and tgt_dict.index(args.tgt_lang_tag) == tgt_dict.unk():
             raise SignDataError(f"--tgt-lang-tag {args.tgt_lang_tag} is not in the dictionary")
-        # out-of-vocabulary pieces (possible with a reused dictionary) are reported, not hidden
-        n_tok = n_unk = 0
-        for text in train_texts:
-            for piece in sp.encode(text, out_type=str):
-                n_tok += 1
-                n_unk += tgt_dict.index(piece) == tgt_dict.unk()
+        # pieces outside the dictionary (dev/test words never seen in training, or any with a reused
+        # dictionary) are reported, not hidden: ids turn them into <unk>, scores use the original text
+        unk_rate = {split: unk_piece_rate([s.tgt_text for s in samples], sp, tgt_dict)
+                    for split, samples in splits.items()}
         atomic_copy(spm_src, os.path.join(args.out_dir, spm_name))
         dict_path = os.path.join(args.out_dir, "dict.txt")
         atomic_write_text(dict_path, lambda f: tgt_dict.save(f))
@@ -244,18 +242,30 @@ def write_data_dir(
             k: {"rows": len(v), "frames": int(sum(s.n_frames for s in v))} for k, v in splits.items()
         },
         "vocab_size": len(tgt_dict),
-        "train_unk_rate": n_unk / max(n_tok, 1),
+        "train_unk_rate": unk_rate[train_split],
+        "unk_rate": unk_rate,
         "seconds": round(time.time() - t0, 1),
     }
     print_summary(summary)
     return summary
 
 
+def unk_piece_rate(texts: List[str], sp, tgt_dict) -> float:
+    """Fraction of the texts' sentencepiece pieces that are not in the dictionary."""
+    n_tok = n_unk = 0
+    for text in texts:
+        for piece in sp.encode(text, out_type=str):
+            n_tok += 1
+            n_unk += tgt_dict.index(piece) == tgt_dict.unk()
+    return n_unk / max(n_tok, 1)
+
+
 def print_summary(summary: Dict):
     print(f"wrote {summary['out_dir']}")
     for split, v in summary["splits"].items():
         mean = v["frames"] / max(v["rows"], 1)
-        print(f"  {split:<8} {v['rows']:>7,} rows  {v['frames']:>10,} frames  ({mean:.1f} per video)")
+        print(f"  {split:<8} {v['rows']:>7,} rows  {v['frames']:>10,} frames  ({mean:.1f} per video)  "
+              f"pieces outside the dictionary: {summary['unk_rate'][split]:.2%}")
     print(f"  vocabulary: {summary['vocab_size']:,} types (train <unk> rate {summary['train_unk_rate']:.2%})")
     print(f"  took {summary['seconds']} s")
 

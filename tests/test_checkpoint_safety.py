@@ -1,0 +1,93 @@
+"""Checkpoints load with weights_only=True: numpy 1.x pickles load, anything that runs code is refused
+through every entry point (fairseq-generate --path, --restore-file, --load-visual-encoder-from,
+--pretrained-mbart, flallm-extract-features)."""
+import os
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from flallm_plugin.checkpoint_safety import UnsafeCheckpointError, load_fairseq_checkpoint, safe_torch_load
+from helpers import USER_DIR, run
+
+COMMON = ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--num-workers", "0",
+          "--required-batch-size-multiple", "1"]
+TRAIN = ["--disable-validation", "--optimizer", "adam", "--lr", "1e-4", "--max-update", "1", "--batch-size", "2"]
+
+
+def as_numpy1_pickle(src: str, dst: str):
+    """Rewrite a checkpoint as numpy 1.x writes it: ``numpy.core.multiarray`` instead of ``numpy._core``."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("data.pkl"):
+                assert b"numpy._core.multiarray" in data
+                data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+            zout.writestr(info.filename, data)
+
+
+def test_numpy1_checkpoint_loads_everywhere(stage1, tmp_path):
+    state = safe_torch_load(stage1["ckpt"])
+    # what a run with --eval-bleu saves: numpy arrays and scalars in the metric meters
+    state["extra_state"]["bleu_meters"] = {"_bleu_counts": np.array([5.0, 3.0, 1.0, 0.0]), "n": np.float64(2.0)}
+    numpy2, numpy1 = str(tmp_path / "numpy2.pt"), str(tmp_path / "checkpoint_numpy1.pt")
+    torch.save(state, numpy2)
+    as_numpy1_pickle(numpy2, numpy1)
+    assert b"numpy.core.multiarray" in zipfile.ZipFile(numpy1).read(
+        [n for n in zipfile.ZipFile(numpy1).namelist() if n.endswith("data.pkl")][0])
+    loaded = load_fairseq_checkpoint(numpy1)
+    np.testing.assert_array_equal(loaded["extra_state"]["bleu_meters"]["_bleu_counts"], [5.0, 3.0, 1.0, 0.0])
+    gen = run(["fairseq-generate", stage1["data"], *COMMON, "--gen-subset", "dev", "--path", numpy1, "--beam", "2"])
+    assert "D-0" in gen.stdout
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"echo pwned > {self.marker}",))
+
+
+@pytest.fixture
+def evil(tmp_path, stage1):
+    """A real stage-1 checkpoint whose pickle also calls os.system."""
+    marker = tmp_path / "pwned.txt"
+    state = safe_torch_load(stage1["ckpt"])
+    state["extra_state"]["payload"] = _Exploit(marker)
+    path = tmp_path / "checkpoint_evil.pt"
+    torch.save(state, str(path))
+    assert b"system" in path.read_bytes()
+    return path, marker
+
+
+def test_our_loaders_refuse_code_and_name_the_file(evil):
+    path, marker = evil
+    for load in (safe_torch_load, load_fairseq_checkpoint):
+        with pytest.raises(UnsafeCheckpointError) as e:
+            load(str(path))
+        assert str(path) in str(e.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("entry", ["generate --path", "train --restore-file", "--load-visual-encoder-from",
+                                   "--pretrained-mbart", "flallm-extract-features"])
+def test_every_entry_point_refuses_code(evil, stage1, tmp_path, entry):
+    path, marker = evil
+    stage2 = ["fairseq-train", stage1["feats"], *COMMON, *TRAIN, "--arch", "sign_mbart_tiny",
+              "--save-dir", str(tmp_path / "s2"), "--criterion", "label_smoothed_cross_entropy"]
+    cmd = {
+        "generate --path": ["fairseq-generate", stage1["data"], *COMMON, "--gen-subset", "dev", "--path", str(path)],
+        "train --restore-file": ["fairseq-train", stage1["data"], *COMMON, *TRAIN, "--arch", "light_t_tiny",
+                                 "--visual-backbone-weights", "none", "--save-dir", str(tmp_path / "s1"),
+                                 "--restore-file", str(path)],
+        "--load-visual-encoder-from": stage2 + ["--load-visual-encoder-from", str(path), "--pretrained-mbart", "none"],
+        "--pretrained-mbart": stage2 + ["--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart", str(path)],
+        "flallm-extract-features": ["flallm-extract-features", "--data", stage1["data"], "--checkpoint", str(path),
+                                    "--out-dir", str(tmp_path / "f"), "--cpu", "--num-workers", "0"],
+    }[entry]
+    proc = run(cmd, check=False, timeout=300)
+    assert proc.returncode != 0
+    assert "system" in proc.stderr or "Unsupported global" in proc.stderr or "refused" in proc.stderr, proc.stderr[-2000:]
+    assert not marker.exists()
