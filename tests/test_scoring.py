@@ -324,3 +324,39 @@ def test_cli_errors_name_file_and_line(tmp_path):
     bad.write_bytes("ok\nwetter f\u00fcr morgen\n".encode("latin-1"))
     msg = _cli_error(["--hyp", str(bad), "--ref", ref])
     assert f"{bad}:2:" in msg and "UTF-8" in msg
+
+
+def test_sign_eval_takes_the_original_references_and_the_data_tokenizer_from_the_task():
+    """What SignTranslationTask.inference_step publishes per batch (CSL-Daily: char) is what sign_eval scores."""
+    from flallm_plugin.scoring import references
+
+    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval"}), Dictionary())
+    originals, hyps = ["今天下雨", "明天太阳很好"], ["今天下雨", "明天下雨很好"]
+    references.publish(originals, "char")
+    scorer.add_string("今天下<<unk>>", hyps[0])  # what fairseq-generate rebuilds from ids
+    scorer.add_string("明天<<unk>>很好", hyps[1])
+    result = scorer.evaluate()
+    assert result["tokenize"] == "char" and "tok:char" in result["signature"]
+    assert result["bleu4"] == evaluate(hyps, originals, tokenize="char")["bleu4"]
+    assert result["references"] == "the manifest's original tgt_text (2 sentences)"
+    # an explicit --sign-eval-tokenizer wins over the data's
+    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval", "sign_eval_tokenizer": "13a"}), Dictionary())
+    references.publish(originals, "char")
+    for h in hyps:
+        scorer.add_string("x", h)
+    assert scorer.evaluate()["tokenize"] == "13a"
+
+
+def test_sign_eval_refuses_references_out_of_step():
+    from flallm_plugin.scoring import references
+
+    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval"}), Dictionary())
+    references.publish(["a b c d"], "13a")
+    scorer.add_string("a b c d", "a b c d")
+    with pytest.raises(RuntimeError, match="more sentences to score than original references"):
+        scorer.add_string("e f", "e f")
+    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval"}), Dictionary())
+    references.publish(["a b c d", "e f g h"], "13a")
+    scorer.add_string("a b c d", "a b c d")
+    with pytest.raises(RuntimeError, match="1 original references were published but never scored"):
+        scorer.evaluate()
