@@ -19,7 +19,6 @@ import math
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 
@@ -27,8 +26,6 @@ import numpy as np
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 import flallm_plugin  # noqa: E402,F401  (registers the task and the models)
 from fairseq import options, tasks  # noqa: E402

@@ -13,7 +13,6 @@ sign-wise features, and prints the ratio.
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
@@ -21,7 +20,6 @@ import numpy as np
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 
 def make_data_dir(root, vocab, input_type="video"):
