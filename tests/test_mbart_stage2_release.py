@@ -32,6 +32,7 @@ from flallm_plugin.checkpoint_safety import safe_torch_load  # noqa: E402
 from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS  # noqa: E402
 from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece  # noqa: E402
 from flallm_plugin.scoring.generate_output import parse_generate_lines  # noqa: E402
+from test_mbart_tools import save_random_hf_mbart  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER_DIR = os.path.join(REPO, "flallm_plugin")
@@ -136,7 +137,7 @@ def test_release_trim_stage2_generate(assets, tmp_path):
 def hf_snapshot(assets):
     """A tiny random MBartForConditionalGeneration in the facebook/mbart-large-cc25 snapshot
     layout (config.json, pytorch_model.bin, sentencepiece.bpe.model), sign_mbart_tiny's shape."""
-    from transformers import MBartConfig, MBartForConditionalGeneration
+    from transformers import MBartConfig
 
     root = assets.root / "hf"
     root.mkdir()
@@ -150,17 +151,7 @@ def hf_snapshot(assets):
         max_position_embeddings=1024, scale_embedding=True, bos_token_id=0, pad_token_id=1, eos_token_id=2,
         decoder_start_token_id=2,
     )
-    torch.manual_seed(0)
-    model = MBartForConditionalGeneration(config)
-    with torch.no_grad():  # non-trivial values everywhere (layer norms included)
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-    snapshot = root / "mbart-large-cc25"
-    snapshot.mkdir(parents=True)
-    config.save_pretrained(str(snapshot))
-    torch.save(model.state_dict(), str(snapshot / "pytorch_model.bin"))
-    (snapshot / "sentencepiece.bpe.model").write_bytes(open(spm, "rb").read())
-    return snapshot
+    return save_random_hf_mbart(config, spm, root / "mbart-large-cc25", weights="bin")
 
 
 def test_hf_snapshot_convert_trim_stage2(assets, hf_snapshot, tmp_path):

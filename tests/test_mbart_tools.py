@@ -250,11 +250,34 @@ def test_trim_preserves_renormalised_log_probs(tiny_mbart, tmp_path, form):
 HF_LANGS = ["de_DE", "en_XX"]
 
 
+def save_random_hf_mbart(config, spm_model, out_dir, weights="safetensors"):
+    """A random MBartForConditionalGeneration (non-trivial values everywhere, layer norms
+    included; final_logits_bias 0) saved as an HF snapshot: config.json, the weights
+    (``save_pretrained``'s model.safetensors, or pytorch_model.bin as facebook/mbart-large-cc25
+    has them) and sentencepiece.bpe.model."""
+    from transformers import MBartForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = MBartForConditionalGeneration(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    out_dir = Path(out_dir)
+    if weights == "bin":
+        out_dir.mkdir(parents=True)
+        config.save_pretrained(str(out_dir))
+        torch.save(model.state_dict(), str(out_dir / "pytorch_model.bin"))
+    else:
+        model.save_pretrained(str(out_dir))
+    (out_dir / "sentencepiece.bpe.model").write_bytes(Path(spm_model).read_bytes())
+    return out_dir
+
+
 @pytest.fixture(scope="module")
 def hf_mbart_dir(tmp_path_factory):
     """A tiny random HF MBartForConditionalGeneration saved with its sentencepiece model."""
     import sentencepiece as spm
-    from transformers import MBartConfig, MBartForConditionalGeneration
+    from transformers import MBartConfig
 
     root = tmp_path_factory.mktemp("hf_mbart")
     text = root / "text.txt"
@@ -270,14 +293,7 @@ def hf_mbart_dir(tmp_path_factory):
         activation_dropout=0.0, scale_embedding=True, bos_token_id=0, pad_token_id=1,
         eos_token_id=2, decoder_start_token_id=2,
     )
-    torch.manual_seed(0)
-    model = MBartForConditionalGeneration(config)
-    with torch.no_grad():  # non-trivial values everywhere (layer norms included)
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-    hf_dir = root / "hf"
-    model.save_pretrained(str(hf_dir))
-    (hf_dir / "sentencepiece.bpe.model").write_bytes((root / "spm.model").read_bytes())
+    hf_dir = save_random_hf_mbart(config, root / "spm.model", root / "hf")
     return SimpleNamespace(dir=hf_dir, sp=sp, vocab=vocab, config=config)
 
 
