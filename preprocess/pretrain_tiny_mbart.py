@@ -129,8 +129,9 @@ def to_release_form(state):
     - ``decoder.output_projection.weight`` is dropped: it must be the tied
       ``decoder.embed_tokens.weight``, which fairseq's ``TransformerDecoder`` upgrade
       puts back;
-    - the top-level keys are ``args`` (the model namespace of ``cfg``, with
-      ``arch='mbart_large'`` as the release's), ``model``, ``optimizer_history``,
+    - the top-level keys are ``args`` (the model namespace of ``cfg``, which holds every
+      training argument, with ``arch='mbart_large'`` as the release's and without the
+      hydra-era ``_name``), ``model``, ``optimizer_history``,
       ``extra_state`` and ``last_optimizer_state``.
 
     Args:
@@ -168,6 +169,8 @@ def to_release_form(state):
         raise ValueError("expected a fairseq-train checkpoint with a legacy cfg['model'] namespace")
     args = copy.deepcopy(cfg["model"])
     args.arch = "mbart_large"
+    if hasattr(args, "_name"):  # added by fairseq's hydra-era config conversion, not in the release
+        del args._name
     return {
         "args": args,
         "model": fused,

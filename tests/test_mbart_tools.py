@@ -99,7 +99,7 @@ def test_pretrain_writes_release_format(tiny_mbart):
     assert set(state) == {"args", "model", "optimizer_history", "extra_state",
                           "last_optimizer_state"}
     args = state["args"]
-    assert isinstance(args, argparse.Namespace)
+    assert isinstance(args, argparse.Namespace) and not hasattr(args, "_name")
     assert (args.arch, args.task, args.langs) == ("mbart_large", "multilingual_denoising", "de_DE")
     assert args.add_lang_token and args.share_all_embeddings
     assert args.share_decoder_input_output_embed and args.layernorm_embedding
