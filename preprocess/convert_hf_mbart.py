@@ -15,17 +15,24 @@ pre-norm (fairseq ``--encoder/decoder-normalize-before``) and scales embeddings 
 ``config.scale_embedding`` (fairseq: unless ``no_scale_embedding``).
 
 Vocabulary: HF id ``i >= 4`` is sentencepiece piece ``i - 1``, followed by the language
-codes and ``<mask>``. ``OUT/dict.txt`` lists pieces 3.. (line k = piece k + 3) and then,
-following this project's convention, the ``[xx_XX] 1`` tag lines and ``<mask> 1``, so
-``Dictionary.load(OUT/dict.txt)`` has exactly the embedding's row count.
+codes and ``<mask>``. ``OUT/dict.txt`` is the release's plain dictionary: pieces 3.. (line k
+= piece k + 3), WITHOUT language tags and ``<mask>``; as for mbart.cc25, the embedding has
+``len(Dictionary.load(OUT/dict.txt)) + len(langs) + 1`` rows, the ``[xx_XX]`` tag rows and
+the ``<mask>`` row that fairseq's ``multilingual_denoising`` task appends.
 
-Output: ``OUT/model.pt`` (``{"args": Namespace(arch="mbart_large",
-task="multilingual_denoising", ...), "model": state_dict, ...}``), ``OUT/dict.txt`` and
-``OUT/sentence.bpe.model``.
+Output: the mbart.cc25 release layout, i.e. exactly what ``preprocess/trim_mbart.py``
+reads: ``OUT/model.pt`` (``{"args": Namespace(arch="mbart_large",
+task="multilingual_denoising", langs=..., add_lang_token=True, ...), "model": state_dict,
+"optimizer_history": ..., "extra_state": ...}``, no ``cfg``, as the release; the weights use
+today's key names, which fairseq's state-dict upgrade leaves as they are),
+``OUT/dict.txt`` and ``OUT/sentence.bpe.model``, written to a temporary directory and moved
+into ``OUT`` at the end.
 
-Example::
+Example (a local snapshot of ``facebook/mbart-large-cc25``)::
 
     python preprocess/convert_hf_mbart.py --hf-dir mbart-large-cc25 --out-dir mbart.cc25
+    python preprocess/trim_mbart.py --mbart-dir mbart.cc25 --train-text train.de \
+        --out-dir mbart.cc25.trimmed
 """
 import argparse
 import json
@@ -34,7 +41,7 @@ import re
 import shutil
 import sys
 
-from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes, staged_output_dir
 
 SPM_NAMES = ("sentencepiece.bpe.model", "sentence.bpe.model")
 # HF activation name -> fairseq activation name
@@ -243,14 +250,11 @@ def map_state_dict(hf_model):
     return state, share_all, share_out
 
 
-def write_dict(sp, langs, path):
-    """fairseq dict.txt: pieces 3.. (line k = piece k + 3), then tags and ``<mask>``."""
+def write_dict(sp, path):
+    """The release's plain fairseq dict.txt: pieces 3.. (line k = piece k + 3), no tags, no ``<mask>``."""
     with open(path, "w", encoding="utf-8") as f:
         for i in range(3, sp.get_piece_size()):
             f.write(f"{sp.id_to_piece(i)} 1\n")
-        for lang in langs:
-            f.write(f"[{lang}] 1\n")
-        f.write("<mask> 1\n")
 
 
 def convert_hf_mbart(hf_dir, out_dir, langs=None):
@@ -299,14 +303,10 @@ def convert_hf_mbart(hf_dir, out_dir, langs=None):
 
     state, share_all, share_out = map_state_dict(hf_model)
     args = build_fairseq_args(config, share_all, share_out, langs)
-    dict_rows = 4 + (n_pieces - 3) + len(langs) + 1
+    dict_rows = 4 + (n_pieces - 3) + len(langs) + 1  # dict.txt + tags + <mask>
     if dict_rows != rows:
         raise ConversionError(f"internal: dict.txt would give {dict_rows} rows, model has {rows}")
 
-    os.makedirs(out_dir, exist_ok=True)
-    out_model = os.path.join(out_dir, "model.pt")
-    out_dict = os.path.join(out_dir, "dict.txt")
-    out_spm = os.path.join(out_dir, "sentence.bpe.model")
     checkpoint = {
         "args": args,
         "model": state,
@@ -320,9 +320,13 @@ def convert_hf_mbart(hf_dir, out_dir, langs=None):
         ],
         "extra_state": {},
     }
-    torch.save(checkpoint, out_model)
-    write_dict(sp, langs, out_dict)
-    shutil.copyfile(spm_path, out_spm)
+    with staged_output_dir(out_dir) as tmp:
+        torch.save(checkpoint, os.path.join(tmp, "model.pt"))
+        write_dict(sp, os.path.join(tmp, "dict.txt"))
+        shutil.copyfile(spm_path, os.path.join(tmp, "sentence.bpe.model"))
+    out_model = os.path.join(out_dir, "model.pt")
+    out_dict = os.path.join(out_dir, "dict.txt")
+    out_spm = os.path.join(out_dir, "sentence.bpe.model")
     return {
         "vocab_size": rows,
         "langs": langs,
@@ -364,6 +368,8 @@ def cli_main(argv=None):
         f"vocabulary {res['vocab_size']} ({len(res['langs'])} languages + <mask>)"
     )
     print(f"wrote {res['model']}, {res['dict']}, {res['spm']}")
+    print(f"next: python preprocess/trim_mbart.py --mbart-dir {os.path.dirname(res['model'])} "
+          f"--langs {','.join(res['langs'])} --train-text TRAIN_TEXT --out-dir TRIMMED_DIR")
     return 0
 
 

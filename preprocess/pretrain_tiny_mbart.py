@@ -12,16 +12,24 @@ tool trains a tiny model with exactly the same recipe and file layout:
 3. ``fairseq-train DATA --task multilingual_denoising --add-lang-token --arch mbart_base``
    with tiny sizes, pre-norm layers (as mbart.cc25) and the mBART span-masking noise.
 
-``out_dir`` then holds what the official release ships::
+``out_dir`` then holds what the official release (``mbart.cc25.v2.tar.gz``) ships, in
+its format::
 
-    model.pt            the fairseq checkpoint, unmodified (its embeddings have
-                        len(Dictionary.load(dict.txt)) + len(langs) + 1 rows: the
-                        ``[xx_XX]`` language tags and ``<mask>`` are appended by the task)
+    model.pt            the trained weights saved as the release's checkpoint is (see
+                        :func:`to_release_form`): the pre-2020 fairseq key layout (fused
+                        ``in_proj_weight``/``in_proj_bias`` attention, no
+                        ``decoder.output_projection.weight``, which is tied to
+                        ``decoder.embed_tokens.weight``), an ``args`` namespace
+                        (``arch='mbart_large'``, ``task='multilingual_denoising'``) and no
+                        ``cfg``. Its embeddings have len(Dictionary.load(dict.txt)) +
+                        len(langs) + 1 rows: the ``[xx_XX]`` language tags and ``<mask>``
+                        are appended by the task when it loads the dictionary.
     dict.txt            the plain fairseq dictionary, WITHOUT language tags / <mask>;
                         line k is sentencepiece piece k + 3 (ids 0..2 are unk, <s>, </s>)
     sentence.bpe.model  the sentencepiece model
 
-plus ``work/`` (encoded text, binarised data, fairseq-train logs) for inspection.
+plus ``work/`` (encoded text, binarised data, fairseq-train logs, and
+``work/fairseq_model.pt``, the checkpoint exactly as today's fairseq-train wrote it).
 
 Example::
 
@@ -109,6 +117,69 @@ def write_fairseq_dict(sp, encoded_lines, path):
     return sp.get_piece_size() - SPM_FIRST_REGULAR_ID
 
 
+def to_release_form(state):
+    """A fairseq-train checkpoint re-saved as mbart.cc25's ``model.pt`` is.
+
+    The release predates fairseq's split attention projections and its
+    ``decoder.output_projection`` module, and pickles the training ``args`` (no ``cfg``):
+
+    - ``<prefix>.{q,k,v}_proj.{weight,bias}`` become ``<prefix>.in_proj_{weight,bias}``,
+      q, k and v concatenated in that order (the inverse of fairseq's
+      ``MultiheadAttention.upgrade_state_dict_named``);
+    - ``decoder.output_projection.weight`` is dropped: it must be the tied
+      ``decoder.embed_tokens.weight``, which fairseq's ``TransformerDecoder`` upgrade
+      puts back;
+    - the top-level keys are ``args`` (the model namespace of ``cfg``, which holds every
+      training argument, with ``arch='mbart_large'`` as the release's and without the
+      hydra-era ``_name``), ``model``, ``optimizer_history``,
+      ``extra_state`` and ``last_optimizer_state``.
+
+    Args:
+        state (dict): a checkpoint saved by fairseq-train (``cfg`` with a legacy
+            ``cfg['model']`` namespace) of an mBART architecture.
+
+    Returns:
+        dict: the release-form checkpoint (weights shared, not copied, where possible).
+    """
+    import copy
+
+    import torch
+
+    model = state["model"]
+    out_proj = model.get("decoder.output_projection.weight")
+    if out_proj is not None and not torch.equal(out_proj, model["decoder.embed_tokens.weight"]):
+        raise ValueError(
+            "decoder.output_projection.weight differs from decoder.embed_tokens.weight: the "
+            "release form has no separate output projection (train with tied embeddings)"
+        )
+    fused = {}
+    for key, value in model.items():
+        if key == "decoder.output_projection.weight":
+            continue
+        prefix, sep, leaf = key.rpartition(".")
+        module = prefix.rpartition(".")[2]
+        if module not in ("q_proj", "k_proj", "v_proj"):
+            fused[key] = value
+            continue
+        attn = prefix.rpartition(".")[0]
+        parts = [model[f"{attn}.{p}.{leaf}"] for p in ("q_proj", "k_proj", "v_proj")]
+        fused.setdefault(f"{attn}.in_proj_{leaf}", torch.cat(parts, dim=0))
+    cfg = state.get("cfg")
+    if not cfg or not isinstance(cfg.get("model"), argparse.Namespace):
+        raise ValueError("expected a fairseq-train checkpoint with a legacy cfg['model'] namespace")
+    args = copy.deepcopy(cfg["model"])
+    args.arch = "mbart_large"
+    if hasattr(args, "_name"):  # added by fairseq's hydra-era config conversion, not in the release
+        del args._name
+    return {
+        "args": args,
+        "model": fused,
+        "optimizer_history": state["optimizer_history"],
+        "extra_state": state["extra_state"],
+        "last_optimizer_state": state.get("last_optimizer_state"),
+    }
+
+
 def _check_spm_layout(sp, path):
     """The dictionary convention needs unk/<s>/</s> at sentencepiece ids 0/1/2 and no pad."""
     if (sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()) != (0, 1, 2, -1):
@@ -157,8 +228,8 @@ def pretrain_tiny_mbart(
         lr (float): peak Adam learning rate.
 
     Returns:
-        dict: ``model``, ``dict``, ``spm`` (the three release files), ``data_dir``,
-        ``work_dir``, ``vocab_size`` (embedding rows), ``num_params`` and ``seconds``.
+        dict: ``model``, ``dict``, ``spm`` (the three release files), ``fairseq_model``
+        (the checkpoint as fairseq-train wrote it), ``data_dir``, ``work_dir``, ``vocab_size`` (embedding rows), ``num_params`` and ``seconds``.
     """
     import sentencepiece as spm
     import torch
@@ -263,29 +334,34 @@ def pretrain_tiny_mbart(
     ckpt = os.path.join(save_dir, "checkpoint_last.pt")
     if not os.path.isfile(ckpt):
         raise RuntimeError(f"fairseq-train wrote no {ckpt} (see {work_dir}/train.log)")
-    model_out = os.path.join(out_dir, "model.pt")
-    shutil.copyfile(ckpt, model_out)
+    fairseq_model = os.path.join(work_dir, "fairseq_model.pt")
+    shutil.copyfile(ckpt, fairseq_model)
 
     # sanity check of the release convention: rows = len(dict) + tags + <mask>
-    state = safe_torch_load(model_out)
+    state = safe_torch_load(fairseq_model)
     rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
     expected = 4 + n_regular + len(langs) + 1
     if rows != expected:
         raise RuntimeError(
-            f"{model_out}: embedding has {rows} rows, expected {expected} "
+            f"{fairseq_model}: embedding has {rows} rows, expected {expected} "
             f"(4 specials + {n_regular} dict.txt lines + {len(langs)} tags + <mask>)"
         )
+    model_out = os.path.join(out_dir, "model.pt")
+    tmp_out = os.path.join(work_dir, "model.pt.tmp")
+    torch.save(to_release_form(state), tmp_out)
+    os.replace(tmp_out, model_out)
     seen = set()
     num_params = 0
     for t in state["model"].values():
         if torch.is_tensor(t) and t.data_ptr() not in seen:
             seen.add(t.data_ptr())
             num_params += t.numel()
-    shutil.rmtree(save_dir)  # model.pt is a copy; keep work/ small
+    shutil.rmtree(save_dir)  # fairseq_model.pt is a copy; keep work/ small
     return {
         "model": model_out,
         "dict": dict_out,
         "spm": spm_out,
+        "fairseq_model": fairseq_model,
         "data_dir": data_dir,
         "work_dir": work_dir,
         "vocab_size": rows,

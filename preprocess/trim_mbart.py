@@ -5,22 +5,35 @@ mbart.cc25 has 250,027 embedding rows; a sign-language corpus in one language us
 thousand of them. Trimming keeps the 4 specials (``<s> <pad> </s> <unk>``), every
 dictionary symbol the sentencepiece model produces on the training text, all language
 tags and ``<mask>``, in their original order, and slices the embedding matrices
-(``encoder.embed_tokens.weight``, ``decoder.embed_tokens.weight`` and, when present,
+(``encoder.embed_tokens.weight``, ``decoder.embed_tokens.weight`` and
 ``decoder.output_projection.weight``) accordingly. The trimmed model computes exactly the
 same logits on the kept rows, i.e. its probabilities are the original ones renormalised
 over the kept vocabulary.
 
-Input (the official release layout)::
+Input (the official release layout, e.g. ``mbart.cc25.v2.tar.gz`` unpacked, or the output
+of ``preprocess/convert_hf_mbart.py``)::
 
     DIR/model.pt            fairseq checkpoint; embedding rows = len(dict) + len(langs) + 1
     DIR/dict.txt            plain fairseq dictionary (no language tags, no <mask>)
     DIR/sentence.bpe.model  sentencepiece model
 
-Output: ``OUT/model.pt`` (same checkpoint structure; the optimizer state, whose moments
-have the old vocabulary's shape, is dropped as with fairseq's ``--no-save-optimizer-state``),
-``OUT/dict.txt`` (kept symbols with their counts, then ``[xx_XX] 1`` tag lines and
-``<mask> 1``: ``Dictionary.load(OUT/dict.txt)`` has exactly the embedding's row count and
-nothing must be appended), and ``OUT/sentence.bpe.model`` (copied).
+The checkpoint is read with fairseq's own loader (its ``args`` become a ``cfg``) and its
+state dict goes through fairseq's own upgrade: the model is built from the checkpoint's
+configuration with the dictionary the ``multilingual_denoising`` task would use, and its
+``upgrade_state_dict`` turns the release's fused ``in_proj_weight``/``in_proj_bias``
+attention into ``q/k/v_proj`` and adds ``decoder.output_projection.weight`` (tied to
+``decoder.embed_tokens.weight``). Every key and shape is then checked against that model.
+(For mbart.cc25 building it takes about 15 s and as much memory again as the weights, 2.4 GB.)
+
+Output: ``OUT/model.pt``: the upgraded weights (today's fairseq key layout; tied embeddings
+stay one tensor) with the input's configuration entry as it was (``args`` for the release,
+which fairseq's loaders turn into a ``cfg`` as for the release itself, else ``cfg``); the
+optimizer state, whose moments have the old vocabulary's shape, is dropped as with
+fairseq's ``--no-save-optimizer-state``. ``OUT/dict.txt``: kept symbols with their counts,
+then ``[xx_XX] 1`` tag lines and ``<mask> 1``, so ``Dictionary.load(OUT/dict.txt)`` has
+exactly the embedding's row count and nothing must be appended (stage 2's
+``sign_translation`` task reads it as it is). ``OUT/sentence.bpe.model``: copied. The files
+are written to a temporary directory and moved into ``OUT`` at the end.
 
 Example::
 
@@ -28,11 +41,18 @@ Example::
         --out-dir mbart.cc25.trimmed
 """
 import argparse
+import copy
 import os
 import shutil
 import sys
+from types import SimpleNamespace
 
-from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes
+from flallm_plugin.data.mbart_vocab import (
+    MBART_CC25_LANGS,
+    parse_lang_codes,
+    release_dictionary,
+    staged_output_dir,
+)
 from flallm_plugin.data.text_io import read_utf8_lines
 
 EMBEDDING_KEYS = (
@@ -141,6 +161,62 @@ def select_kept_indices(dict_symbols, spm_model, lines, num_tags):
     return sorted(kept), unknown
 
 
+def upgrade_mbart_state_dict(state, dictionary, path):
+    """Upgrade ``state['model']`` in place with fairseq's own code and check it.
+
+    The model is built by ``fairseq.models.build_model`` from the checkpoint's
+    ``cfg.model`` (as fairseq's loaders do) with ``dictionary``; its ``upgrade_state_dict``
+    runs every module's ``upgrade_state_dict_named`` (BART, transformer encoder/decoder,
+    multi-head attention). The upgraded keys and shapes must be exactly the model's.
+
+    Args:
+        state (dict): a checkpoint loaded by ``checkpoint_utils.load_checkpoint_to_cpu``.
+        dictionary (fairseq.data.Dictionary): the dictionary the checkpoint was trained with
+            (for the release: dict.txt + language tags + ``<mask>``).
+        path (str): the checkpoint file (for error messages).
+    """
+    from fairseq import models
+    from fairseq.models.bart import BARTModel
+
+    cfg = state.get("cfg")
+    model_cfg = cfg.get("model") if cfg is not None else None
+    if model_cfg is None:
+        raise TrimError(f"{path}: checkpoint has no model configuration (args or cfg.model)")
+    arch = getattr(model_cfg, "arch", None) or getattr(model_cfg, "_name", None)
+    task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    model = models.build_model(copy.deepcopy(model_cfg), task)
+    if not isinstance(model, BARTModel):
+        raise TrimError(f"{path}: architecture {arch!r} is not an mBART/BART model")
+    model.upgrade_state_dict(state["model"])
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    del model
+    got = state["model"]
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(got) if tuple(expected[k]) != tuple(got[k].shape))
+    if missing or unexpected or shapes:
+        raise TrimError(
+            f"{path}: the weights do not match the checkpoint's own configuration (arch {arch!r}) "
+            f"even after fairseq's state-dict upgrade: missing {missing[:8]}, unexpected "
+            f"{unexpected[:8]}, shape mismatches {shapes[:8]}"
+        )
+
+
+def _plain_config(state):
+    """The checkpoint's configuration entry as the input file had it.
+
+    fairseq's loader turns a release's ``args`` into an OmegaConf ``cfg``; the release form
+    (``args`` only) is kept, and a ``cfg`` is saved as fairseq's trainer saves it (a plain
+    container).
+    """
+    from omegaconf import OmegaConf
+
+    if state.get("args") is not None:
+        state.pop("cfg", None)
+    elif OmegaConf.is_config(state.get("cfg")):
+        state["cfg"] = OmegaConf.to_container(state["cfg"], resolve=True, enum_to_str=True)
+
+
 def trim_mbart(mbart_dir, train_text, out_dir, langs=None):
     """Trim ``mbart_dir``'s checkpoint to the vocabulary of ``train_text`` into ``out_dir``.
 
@@ -158,7 +234,7 @@ def trim_mbart(mbart_dir, train_text, out_dir, langs=None):
     """
     import torch
 
-    from flallm_plugin.checkpoint_safety import safe_torch_load
+    from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
 
     langs = _parse_langs(langs)
     model_path = _require_file(os.path.join(mbart_dir, "model.pt"), "mBART checkpoint")
@@ -169,18 +245,13 @@ def trim_mbart(mbart_dir, train_text, out_dir, langs=None):
     symbols = [sym for sym, _ in entries]
     if symbols and symbols[-1] == "<mask>":
         raise TrimError(
-            f"{dict_path}: already ends with the language tags and <mask>; "
-            "expected the plain release dict.txt (was this directory trimmed already?)"
+            f"{dict_path}: already ends with the language tags and <mask>; expected the plain "
+            "release dict.txt (was this directory trimmed already? trim the original release)"
         )
 
-    try:
-        state = safe_torch_load(model_path)
-    except RuntimeError:  # UnsafeCheckpointError: its message names the file already
-        raise
-    except Exception as e:  # truncated / not a torch file
-        raise TrimError(f"{model_path}: cannot load the checkpoint: {e}") from e
-    if not isinstance(state, dict) or "model" not in state:
-        raise TrimError(f"{model_path}: not a fairseq checkpoint (no 'model' state dict)")
+    # fairseq's loader: weights_only unpickling, the release's ``args`` upgraded to a ``cfg``;
+    # its errors name the file
+    state = load_fairseq_checkpoint(model_path)
     model_state = state["model"]
     if "encoder.embed_tokens.weight" not in model_state:
         raise TrimError(f"{model_path}: no encoder.embed_tokens.weight (not an mBART checkpoint?)")
@@ -195,13 +266,20 @@ def trim_mbart(mbart_dir, train_text, out_dir, langs=None):
             "language code(s): pass the right --langs (comma-separated, in tag order)"
         )
 
+    dictionary = release_dictionary(dict_path, langs)
+    if len(dictionary) != old_rows:
+        raise TrimError(
+            f"{dict_path}: {len(dictionary)} entries once the language tags and <mask> are "
+            f"appended, but {model_path} has {old_rows} embedding rows (does dict.txt already "
+            "contain a language tag?)"
+        )
+    upgrade_mbart_state_dict(state, dictionary, model_path)
+
     kept, unknown = select_kept_indices(symbols, spm_path, lines, len(langs))
     kept_t = torch.tensor(kept, dtype=torch.long)
     sliced = {}  # data_ptr -> sliced tensor: tied embeddings stay tied (saved once)
     for key in EMBEDDING_KEYS:
-        if key not in model_state:
-            continue
-        weight = model_state[key]
+        weight = model_state[key]  # all present: the upgraded keys are exactly the model's
         if weight.shape[0] != old_rows:
             raise TrimError(
                 f"{model_path}: {key} has {weight.shape[0]} rows, expected {old_rows}"
@@ -211,6 +289,7 @@ def trim_mbart(mbart_dir, train_text, out_dir, langs=None):
             sliced[ptr] = weight.index_select(0, kept_t).clone()
         model_state[key] = sliced[ptr]
     new_rows = len(kept)
+    _plain_config(state)
     for key in ("args", "cfg"):
         if state.get(key) is not None:
             _update_vocab_fields(state[key], old_rows, new_rows)
@@ -221,20 +300,19 @@ def trim_mbart(mbart_dir, train_text, out_dir, langs=None):
         if isinstance(hist, dict):
             hist.pop("optimizer", None)
 
-    os.makedirs(out_dir, exist_ok=True)
+    with staged_output_dir(out_dir) as tmp:
+        torch.save(state, os.path.join(tmp, "model.pt"))
+        with open(os.path.join(tmp, "dict.txt"), "w", encoding="utf-8") as f:
+            for idx in kept:
+                if NUM_SPECIALS <= idx < NUM_SPECIALS + len(symbols):
+                    f.write(entries[idx - NUM_SPECIALS][1] + "\n")
+            for lang in langs:
+                f.write(f"[{lang}] 1\n")
+            f.write("<mask> 1\n")
+        shutil.copyfile(spm_path, os.path.join(tmp, "sentence.bpe.model"))
     out_model = os.path.join(out_dir, "model.pt")
     out_dict = os.path.join(out_dir, "dict.txt")
     out_spm = os.path.join(out_dir, "sentence.bpe.model")
-    torch.save(state, out_model)
-    with open(out_dict, "w", encoding="utf-8") as f:
-        for idx in kept:
-            if NUM_SPECIALS <= idx < NUM_SPECIALS + len(symbols):
-                f.write(entries[idx - NUM_SPECIALS][1] + "\n")
-        for lang in langs:
-            f.write(f"[{lang}] 1\n")
-        f.write("<mask> 1\n")
-    if os.path.abspath(spm_path) != os.path.abspath(out_spm):
-        shutil.copyfile(spm_path, out_spm)
     return {
         "old_vocab": old_rows,
         "new_vocab": new_rows,

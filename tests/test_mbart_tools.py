@@ -1,9 +1,13 @@
 """Tests of the mBART tools: tiny pre-training, vocabulary trimming and HF conversion.
 
-A tiny mBART is pre-trained once (fairseq-train, ~15 s on 2 CPU cores) in the mbart.cc25
-release format; trimming must preserve the renormalised output distribution exactly and
-the HF -> fairseq conversion must reproduce the HF logits.
+A tiny mBART is pre-trained once (fairseq-train, ~15 s on 2 CPU cores) and saved in the
+mbart.cc25 release format (fused attention projections, no output projection key, an
+``args`` namespace and no ``cfg``, dict.txt without language tags and <mask>); fairseq's own
+loader must compute the same logits from it as from the checkpoint fairseq-train wrote,
+trimming must preserve the renormalised output distribution exactly and the HF -> fairseq
+conversion must reproduce the HF logits, also after trimming.
 """
+import argparse
 import os
 import random
 import sys
@@ -75,11 +79,26 @@ def test_pretrain_writes_release_format(tiny_mbart):
     dictionary = Dictionary.load(str(d / "dict.txt"))
     symbols = [line.split(" ")[0] for line in (d / "dict.txt").read_text("utf-8").splitlines()]
     assert "<mask>" not in symbols and "[de_DE]" not in symbols  # plain release dict.txt
-    rows = state["model"]["encoder.embed_tokens.weight"].shape[0]
+    weights = state["model"]
+    rows = weights["encoder.embed_tokens.weight"].shape[0]
     assert rows == len(dictionary) + 1 + 1  # + [de_DE] + <mask>, appended by the task
-    assert state["model"]["decoder.output_projection.weight"].shape[0] == rows
-    assert state["cfg"]["model"].arch == "mbart_base"
-    assert state["cfg"]["task"]["langs"] == "de_DE" and state["cfg"]["task"]["add_lang_token"]
+    # mbart.cc25's checkpoint layout: top-level keys, an args namespace and no cfg
+    assert set(state) == {"args", "model", "optimizer_history", "extra_state",
+                          "last_optimizer_state"}
+    args = state["args"]
+    assert isinstance(args, argparse.Namespace) and not hasattr(args, "_name")
+    assert (args.arch, args.task, args.langs) == ("mbart_large", "multilingual_denoising", "de_DE")
+    assert args.add_lang_token and args.share_all_embeddings
+    assert args.share_decoder_input_output_embed and args.layernorm_embedding
+    assert args.encoder_normalize_before and args.decoder_normalize_before
+    # fused attention, no output projection (tied to decoder.embed_tokens), version buffers
+    assert "decoder.output_projection.weight" not in weights
+    assert not any(k.endswith(("q_proj.weight", "k_proj.bias", "v_proj.weight")) for k in weights)
+    for prefix in ("encoder.layers.0.self_attn", "decoder.layers.0.self_attn",
+                   "decoder.layers.0.encoder_attn"):
+        assert weights[f"{prefix}.in_proj_weight"].shape == (3 * 64, 64)
+        assert weights[f"{prefix}.in_proj_bias"].shape == (3 * 64,)
+    assert weights["encoder.version"].item() == weights["decoder.version"].item() == 3
 
     # mbart.cc25 convention: dict.txt line k is sentencepiece piece k + 3
     import sentencepiece as spm
@@ -93,6 +112,36 @@ def test_pretrain_writes_release_format(tiny_mbart):
     model = build_fairseq_mbart(state, dictionary)
     assert model.encoder.embed_tokens.weight.shape[0] == rows
     assert tiny_mbart.res["seconds"] < 120
+
+
+def _ensemble_logits(path, data_dir, src, prev):
+    """Logits of fairseq's own loader: load_model_ensemble builds the checkpoint's task
+    (multilingual_denoising: dict.txt + [de_DE] + <mask>) and model, upgrading old keys."""
+    models, cfg = checkpoint_utils.load_model_ensemble([str(path)], arg_overrides={"data": str(data_dir)})
+    model = models[0].eval()
+    with torch.no_grad():
+        logits, _ = model(src, torch.tensor([src.shape[1]] * src.shape[0]), prev)
+    return logits, cfg
+
+
+def test_release_form_is_faithful_to_the_fairseq_checkpoint(tiny_mbart):
+    """The release-form model.pt computes what the checkpoint fairseq-train wrote computes."""
+    import sentencepiece as spm
+
+    d = tiny_mbart.dir
+    sp = spm.SentencePieceProcessor(model_file=str(d / "sentence.bpe.model"))
+    dictionary = Dictionary.load(str(d / "dict.txt"))
+    lang, eos = len(dictionary), dictionary.eos()  # [de_DE] is appended first
+    toks = [[dictionary.index(p) for p in sp.encode(s, out_type=str)] for s in tiny_mbart.sentences[:2]]
+    n = min(map(len, toks))
+    src = torch.tensor([t[:n] + [eos, lang] for t in toks])
+    prev = torch.tensor([[lang] + t[:n] + [eos] for t in toks])
+    ref, ref_cfg = _ensemble_logits(tiny_mbart.res["fairseq_model"], d, src, prev)
+    got, cfg = _ensemble_logits(d / "model.pt", d, src, prev)
+    assert ref_cfg.model.arch == "mbart_base" and cfg.model.arch == "mbart_large"
+    assert got.shape == ref.shape == (2, n + 2, len(dictionary) + 2)
+    assert ref.abs().max() > 1.0  # a trained model, not a degenerate comparison
+    assert torch.equal(got, ref), (got - ref).abs().max()
 
 
 # (b) trimming ----------------------------------------------------------------------------
@@ -112,19 +161,29 @@ def _teacher_forced_logits(model, dictionary, tokens):
     return logits[0], target[0]
 
 
-def test_trim_preserves_renormalised_log_probs(tiny_mbart, tmp_path):
+@pytest.mark.parametrize("form", ["release", "fairseq-train"])
+def test_trim_preserves_renormalised_log_probs(tiny_mbart, tmp_path, form):
     import sentencepiece as spm
 
+    mbart_dir = tiny_mbart.dir
+    if form == "fairseq-train":  # today's fairseq key layout and a cfg, same dict.txt
+        mbart_dir = tmp_path / "fairseq_form"
+        mbart_dir.mkdir()
+        for name in ("dict.txt", "sentence.bpe.model"):
+            (mbart_dir / name).write_bytes((tiny_mbart.dir / name).read_bytes())
+        (mbart_dir / "model.pt").write_bytes(Path(tiny_mbart.res["fairseq_model"]).read_bytes())
     subset = tiny_mbart.sentences[:8]
     train_text = tmp_path / "subset.de"
     train_text.write_text("\n".join(subset) + "\n", encoding="utf-8")
     out = tmp_path / "trimmed"
-    proc = run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", tiny_mbart.dir, "--train-text", train_text,
+    proc = run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", mbart_dir, "--train-text", train_text,
                 "--out-dir", out, "--langs", "de_DE"])
     assert "->" in proc.stdout
+    assert sorted(os.listdir(tmp_path)) == sorted(  # no temporary directory left behind
+        ["subset.de", "trimmed"] + (["fairseq_form"] if form == "fairseq-train" else []))
 
-    orig_state = safe_torch_load(str(tiny_mbart.dir / "model.pt"))
-    orig_dict = Dictionary.load(str(tiny_mbart.dir / "dict.txt"))
+    orig_state = safe_torch_load(str(mbart_dir / "model.pt"))
+    orig_dict = Dictionary.load(str(mbart_dir / "dict.txt"))
     orig_dict.add_symbol("[de_DE]")
     orig_dict.add_symbol("<mask>")
     trim_state = safe_torch_load(str(out / "model.pt"))
@@ -138,6 +197,17 @@ def test_trim_preserves_renormalised_log_probs(tiny_mbart, tmp_path):
     assert checkpoint_utils.load_checkpoint_to_cpu(str(out / "model.pt"))["cfg"].model.arch
     assert (out / "sentence.bpe.model").read_bytes() == (
         tiny_mbart.dir / "sentence.bpe.model").read_bytes()
+    # today's key layout (fairseq's upgrade ran): exactly a BART model's keys, one tied embedding
+    weights = trim_state["model"]
+    assert not any("in_proj" in k for k in weights)
+    expected_keys = set(BARTModel.build_model(
+        checkpoint_utils.load_checkpoint_to_cpu(str(out / "model.pt"))["cfg"].model,
+        SimpleNamespace(source_dictionary=trim_dict, target_dictionary=trim_dict)).state_dict())
+    assert set(weights) == expected_keys
+    tied = [weights[k].data_ptr() for k in ("encoder.embed_tokens.weight",
+                                            "decoder.embed_tokens.weight",
+                                            "decoder.output_projection.weight")]
+    assert len(set(tied)) == 1
 
     kept = torch.tensor([orig_dict.index(trim_dict[i]) for i in range(len(trim_dict))])
     assert kept.tolist() == sorted(kept.tolist()) and kept[:4].tolist() == [0, 1, 2, 3]
@@ -166,11 +236,34 @@ def test_trim_preserves_renormalised_log_probs(tiny_mbart, tmp_path):
 HF_LANGS = ["de_DE", "en_XX"]
 
 
+def save_random_hf_mbart(config, spm_model, out_dir, weights="safetensors"):
+    """A random MBartForConditionalGeneration (non-trivial values everywhere, layer norms
+    included; final_logits_bias 0) saved as an HF snapshot: config.json, the weights
+    (``save_pretrained``'s model.safetensors, or pytorch_model.bin as facebook/mbart-large-cc25
+    has them) and sentencepiece.bpe.model."""
+    from transformers import MBartForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = MBartForConditionalGeneration(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    out_dir = Path(out_dir)
+    if weights == "bin":
+        out_dir.mkdir(parents=True)
+        config.save_pretrained(str(out_dir))
+        torch.save(model.state_dict(), str(out_dir / "pytorch_model.bin"))
+    else:
+        model.save_pretrained(str(out_dir))
+    (out_dir / "sentencepiece.bpe.model").write_bytes(Path(spm_model).read_bytes())
+    return out_dir
+
+
 @pytest.fixture(scope="module")
 def hf_mbart_dir(tmp_path_factory):
     """A tiny random HF MBartForConditionalGeneration saved with its sentencepiece model."""
     import sentencepiece as spm
-    from transformers import MBartConfig, MBartForConditionalGeneration
+    from transformers import MBartConfig
 
     root = tmp_path_factory.mktemp("hf_mbart")
     text = root / "text.txt"
@@ -186,14 +279,7 @@ def hf_mbart_dir(tmp_path_factory):
         activation_dropout=0.0, scale_embedding=True, bos_token_id=0, pad_token_id=1,
         eos_token_id=2, decoder_start_token_id=2,
     )
-    torch.manual_seed(0)
-    model = MBartForConditionalGeneration(config)
-    with torch.no_grad():  # non-trivial values everywhere (layer norms included)
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-    hf_dir = root / "hf"
-    model.save_pretrained(str(hf_dir))
-    (hf_dir / "sentencepiece.bpe.model").write_bytes((root / "spm.model").read_bytes())
+    hf_dir = save_random_hf_mbart(config, root / "spm.model", root / "hf")
     return SimpleNamespace(dir=hf_dir, sp=sp, vocab=vocab, config=config)
 
 
@@ -203,6 +289,7 @@ def test_convert_hf_mbart_same_logits(hf_mbart_dir, tmp_path):
     out = tmp_path / "fairseq"
     res = convert_hf_mbart(str(hf_mbart_dir.dir), str(out), langs=",".join(HF_LANGS))
     assert res["vocab_size"] == hf_mbart_dir.vocab
+    assert sorted(os.listdir(tmp_path)) == ["fairseq"]  # no temporary directory left behind
 
     state = safe_torch_load(str(out / "model.pt"))
     args = state["args"]
@@ -214,9 +301,17 @@ def test_convert_hf_mbart_same_logits(hf_mbart_dir, tmp_path):
     loaded_cfg = checkpoint_utils.load_checkpoint_to_cpu(str(out / "model.pt"))["cfg"]
     assert loaded_cfg.model.arch == "mbart_large" and loaded_cfg.model.encoder_embed_dim == 16
     assert loaded_cfg.task._name == "multilingual_denoising"
+    assert args.langs == "de_DE,en_XX" and args.add_lang_token
+    assert set(state) == {"args", "model", "optimizer_history", "extra_state"}  # no cfg
     mbart_large_architecture(args)
+    # the release's dict.txt: no tags, no <mask>; the task appends them (as for mbart.cc25)
+    symbols = [line.split(" ")[0] for line in (out / "dict.txt").read_text("utf-8").splitlines()]
+    assert "<mask>" not in symbols and not any(s.startswith("[") for s in symbols)
     dictionary = Dictionary.load(str(out / "dict.txt"))
-    assert len(dictionary) == hf_mbart_dir.vocab  # tags and <mask> in dict.txt already
+    assert len(dictionary) + len(HF_LANGS) + 1 == hf_mbart_dir.vocab
+    for lang in HF_LANGS:
+        dictionary.add_symbol(f"[{lang}]")
+    dictionary.add_symbol("<mask>")
     sp = hf_mbart_dir.sp
     n = sp.get_piece_size()
     for piece_id in (3, 10, n - 1):  # fairseq id == HF id == sentencepiece id + 1
@@ -239,6 +334,47 @@ def test_convert_hf_mbart_same_logits(hf_mbart_dir, tmp_path):
     assert fs_logits.shape == hf_logits.shape == (2, prev.shape[1], hf_mbart_dir.vocab)
     assert hf_logits.abs().max() > 0.1  # not a degenerate comparison
     assert torch.allclose(fs_logits, hf_logits, atol=1e-4), (fs_logits - hf_logits).abs().max()
+
+
+def test_convert_then_trim_keeps_hf_log_probs(hf_mbart_dir, tmp_path):
+    """The documented HF route: convert -> trim_mbart.py (one input format) -> renormalised HF."""
+    from transformers import MBartForConditionalGeneration
+
+    converted, trimmed = tmp_path / "converted", tmp_path / "trimmed"
+    convert_hf_mbart(str(hf_mbart_dir.dir), str(converted), langs=",".join(HF_LANGS))
+    sentences = german_sentences(4, seed=3)
+    text = tmp_path / "train.de"
+    text.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", converted, "--train-text", text,
+         "--out-dir", trimmed, "--langs", ",".join(HF_LANGS)])
+
+    trim_state = safe_torch_load(str(trimmed / "model.pt"))
+    trim_dict = Dictionary.load(str(trimmed / "dict.txt"))
+    assert (trimmed / "dict.txt").read_text("utf-8").splitlines()[-3:] == [
+        "[de_DE] 1", "[en_XX] 1", "<mask> 1"]
+    assert len(trim_dict) < hf_mbart_dir.vocab
+    trim_model = build_fairseq_mbart(trim_state, trim_dict)
+    hf_model = MBartForConditionalGeneration.from_pretrained(
+        str(hf_mbart_dir.dir), local_files_only=True).eval()
+    sp = hf_mbart_dir.sp
+    # HF id == fairseq id of the untrimmed vocabulary == sentencepiece id + 1 (pieces),
+    # then the language codes and <mask>
+    n = sp.get_piece_size()
+    hf_ids = {sp.id_to_piece(i): i + 1 for i in range(3, n)}
+    hf_ids.update({"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "[de_DE]": n + 1,
+                   "[en_XX]": n + 2, "<mask>": n + 3})
+    kept = torch.tensor([hf_ids[trim_dict[i]] for i in range(len(trim_dict))])
+    de = trim_dict.index("[de_DE]")
+    pieces = [trim_dict.index(p) for p in sp.encode(sentences[0], out_type=str)]
+    assert trim_dict.unk() not in pieces
+    src = torch.tensor([pieces + [2, de]])
+    prev = torch.tensor([[de] + pieces + [2]])
+    with torch.no_grad():
+        got, _ = trim_model(src, torch.tensor([src.shape[1]]), prev)
+        hf_logits = hf_model(input_ids=kept[src], decoder_input_ids=kept[prev]).logits
+    expected = torch.log_softmax(hf_logits[..., kept].double(), dim=-1)
+    got = torch.log_softmax(got.double(), dim=-1)
+    assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
 
 
 def test_convert_hf_mbart_refuses_bias_and_wrong_langs(hf_mbart_dir, tmp_path):

@@ -198,7 +198,13 @@ class SignMBARTModel(BARTModel):
         logger.info(f"loaded the stage-1 visual encoder ({n} tensors) from {path}")
 
     def load_pretrained_mbart(self, path: str):
-        """Load a fairseq-format mBART checkpoint into the encoder (layers, positions) and decoder."""
+        """Load a fairseq-format mBART checkpoint into the encoder (layers, positions) and decoder.
+
+        The state dict first goes through fairseq's own upgrade (:meth:`upgrade_state_dict`, as
+        :func:`fairseq.checkpoint_utils.load_model_ensemble` does): mbart.cc25 as released stores fused
+        ``in_proj_weight``/``in_proj_bias`` attention (split into q/k/v_proj) and no
+        ``decoder.output_projection.weight`` (tied to ``decoder.embed_tokens.weight``).
+        """
         pretrained = dict(load_fairseq_checkpoint(path)["model"])
         rows = pretrained.get("encoder.embed_tokens.weight")
         n_dict = len(self.encoder.dictionary)
@@ -207,6 +213,7 @@ class SignMBARTModel(BARTModel):
                 f"{path}: embeddings have {rows.size(0):,} rows but the target dictionary has {n_dict:,} entries; "
                 "use the dict.txt written with this checkpoint (preprocess/trim_mbart.py writes both)"
             )
+        self.upgrade_state_dict(pretrained)
         own = self.state_dict()
         ours_only = ("encoder.visual.", "encoder.adapter.")
         missing = sorted(k for k in own if k not in pretrained and not k.startswith(ours_only))
