@@ -69,15 +69,15 @@ def safe_torch_load(path: str, map_location="cpu"):
         raise explain_load_error(path, e) from e
 
 
-def load_fairseq_checkpoint(path: str):
+def load_fairseq_checkpoint(path: str, arg_overrides=None):
     """fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` (``weights_only`` loading, old
-    ``args`` upgraded to ``cfg``), with errors that name the file."""
+    ``args`` upgraded to ``cfg``, ``arg_overrides`` applied to it), with errors that name the file."""
     from fairseq import checkpoint_utils
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        state = checkpoint_utils.load_checkpoint_to_cpu(path)
+        state = checkpoint_utils.load_checkpoint_to_cpu(path, arg_overrides)
     except KeyError as e:  # fairseq's upgrade of an incomplete checkpoint dict
         raise ValueError(f"{path}: not a fairseq checkpoint (fairseq's checkpoint upgrade found no {e} entry)") from e
     except Exception as e:  # re-raised with the file and the reason, never swallowed

@@ -174,6 +174,10 @@ class SignTranslationTask(FairseqTask):
         args.input_type = d.input_type
         args.input_feature_level = (d.feature_level or "sign") if features else None
         args.input_feat_per_channel = d.feature_dim if features else None
+        # which stage-1 weights computed the features: checked by the model once its weights are in place
+        args.input_visual_fingerprint = d.visual_fingerprint if features else None
+        args.input_extracted_from = d.extracted_from if features else None
+        args.input_features_config = str(d.path) if features else None
         args.input_channels = 1
         if getattr(args, "max_source_positions", None) is None:  # fairseq's speech-to-text models read it
             args.max_source_positions = self.cfg.max_source_frames
