@@ -69,15 +69,28 @@ def safe_torch_load(path: str, map_location="cpu"):
         raise explain_load_error(path, e) from e
 
 
-def load_fairseq_checkpoint(path: str):
+def check_checkpoint_file(path: str, what: str = "checkpoint"):
+    """Check that ``path`` is a readable, safe torch checkpoint without reading its tensors
+    (``mmap``): for the files fairseq itself will load later (``--path``,
+    ``--finetune-from-model``), so a broken or unsafe one is named before anything runs."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: {what} not found")
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # re-raised with the file and the reason, never swallowed
+        err = explain_load_error(path, e)
+        raise type(err)(f"{what}: {err}") from e
+
+
+def load_fairseq_checkpoint(path: str, arg_overrides=None):
     """fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` (``weights_only`` loading, old
-    ``args`` upgraded to ``cfg``), with errors that name the file."""
+    ``args`` upgraded to ``cfg``, ``arg_overrides`` applied to it), with errors that name the file."""
     from fairseq import checkpoint_utils
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        state = checkpoint_utils.load_checkpoint_to_cpu(path)
+        state = checkpoint_utils.load_checkpoint_to_cpu(path, arg_overrides)
     except KeyError as e:  # fairseq's upgrade of an incomplete checkpoint dict
         raise ValueError(f"{path}: not a fairseq checkpoint (fairseq's checkpoint upgrade found no {e} entry)") from e
     except Exception as e:  # re-raised with the file and the reason, never swallowed

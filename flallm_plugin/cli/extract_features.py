@@ -9,8 +9,12 @@ features; ``sign_translation`` trains on it like on videos::
     flallm-extract-features --data DATA --checkpoint stage1/checkpoint_best.pt --out-dir DATA_FEATS
     fairseq-train DATA_FEATS --task sign_translation --arch sign_mbart_large ...
 
-OUT holds ``{split}.tsv``, ``config.yaml`` (``input_type: features``), the dictionary,
-the sentencepiece model and ``features/{split}/{id}.npy`` (N x C float arrays).
+OUT holds ``{split}.tsv``, ``config.yaml`` (``input_type: features``, ``feature_level`` and
+``visual_fingerprint``, the sha256 of the stage-1 weights that made the features, checked by
+stage 2), the dictionary, the sentencepiece model and ``features/{split}/{id}.npy`` (N x C
+float arrays). Everything is written to a temporary directory next to OUT and renamed at the
+end: all splits or nothing. OUT must not be the data directory, and an OUT that is not empty
+is refused unless ``--overwrite`` (then it is replaced whole).
 """
 import argparse
 import logging
@@ -18,6 +22,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 
 import numpy as np
 import torch
@@ -33,7 +38,8 @@ def get_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="data directory with video manifests (as for training)")
     p.add_argument("--checkpoint", required=True, help="stage-1 (light_t) checkpoint")
-    p.add_argument("--out-dir", required=True, help="feature data directory to write")
+    p.add_argument("--out-dir", required=True, help="feature data directory to write (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out-dir (whole, at the end)")
     p.add_argument("--splits", default="train,dev,test", help="comma-separated splits (missing ones are skipped)")
     p.add_argument("--level", default="sign", choices=["sign", "frame", "light_t"],
                    help="sign = temporal-module output (paper default), frame = ResNet output, "
@@ -47,24 +53,86 @@ def get_parser():
     return p
 
 
-def _atomic_save_npy(path: str, arr: np.ndarray):
-    tmp = path + ".tmp.npy"
-    np.save(tmp, arr)
-    os.replace(tmp, path)
+def check_out_dir(data: str, out_dir: str, overwrite: bool):
+    """Refuse an out-dir that is (or holds) the data directory, or one not empty without ``--overwrite``."""
+    data_real, out_real = os.path.realpath(data), os.path.realpath(out_dir)
+    if data_real == out_real or data_real.startswith(out_real + os.sep):
+        raise ValueError(
+            f"--out-dir {out_dir}: is (or holds) the data directory {data}; writing features there would "
+            "destroy its video manifests: choose another directory"
+        )
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"--out-dir {out_dir}: exists and is not a directory")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise ValueError(
+            f"--out-dir {out_dir}: not empty; pass --overwrite to replace it (whole, once extraction "
+            "has succeeded) or choose a new directory"
+        )
+
+
+def make_temp_dir(out_dir: str) -> str:
+    """A new directory next to ``out_dir`` (same file system: renamed into place at the end)."""
+    parent, name = os.path.split(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    os.mkdir(tmp)  # mode 0777 & ~umask, as any directory the user creates
+    return tmp
+
+
+def publish_dir(tmp: str, out_dir: str):
+    """Rename the finished ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside first,
+    then deleted, so ``out_dir`` is at every moment either the old or the new directory (or,
+    between the two renames, absent)."""
+    out_dir = os.path.abspath(out_dir)
+    old = None
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        old = tmp + ".old"
+        os.rename(out_dir, old)
+    try:
+        os.replace(tmp, out_dir)  # onto a missing or empty directory
+    except BaseException:
+        if old is not None:
+            os.rename(old, out_dir)  # the old directory back in place
+        raise
+    if old is not None:
+        shutil.rmtree(old)
 
 
 def extract(args) -> dict:
+    """Check ``--out-dir``, extract into a temporary directory next to it, then rename it into place."""
+    check_out_dir(args.data, args.out_dir, args.overwrite)
+    tmp = make_temp_dir(args.out_dir)
+    try:
+        summary = extract_to(args, tmp)
+        publish_dir(tmp, args.out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # the error itself is re-raised
+        raise
+    for split, v in summary["splits"].items():
+        print(f"{split}: {v['rows']} videos -> {args.out_dir}/features/{split} ({v['seconds']} s)")
+    print(f"feature level {args.level}, dim {summary['feature_dim']}; config: {os.path.join(args.out_dir, 'config.yaml')}")
+    return summary["splits"]
+
+
+def extract_to(args, out_dir: str) -> dict:
+    """Extract every split into ``out_dir`` (a fresh directory) and write its config last."""
     import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
     from fairseq import checkpoint_utils, utils
 
+    from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
     from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
-    from flallm_plugin.models.stage1_features import stage1_features
+    from flallm_plugin.models.fingerprint import feature_fingerprint
+    from flallm_plugin.models.stage1_features import LightTFeatures, stage1_features
 
     use_cuda = torch.cuda.is_available() and not args.cpu
+    overrides = {"data": os.path.abspath(args.data)}
+    state = load_fairseq_checkpoint(args.checkpoint, overrides)  # errors name the file (truncated, unsafe, ...)
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
-        [args.checkpoint], arg_overrides={"data": os.path.abspath(args.data)}
+        [args.checkpoint], arg_overrides=overrides, state=state
     )
+    del state
     model = models[0]
+    fingerprint = feature_fingerprint(LightTFeatures(model.encoder), args.level)
     if args.fp16:
         model.half()
     if use_cuda:
@@ -74,7 +142,7 @@ def extract(args) -> dict:
     data_cfg = task.data_cfg
     if data_cfg.input_type != "video":
         raise ValueError(f"{data_cfg.path}: input_type is {data_cfg.input_type!r}; features need video input")
-    os.makedirs(os.path.join(args.out_dir, "features"), exist_ok=True)
+    os.makedirs(os.path.join(out_dir, "features"), exist_ok=True)
     summary, feat_dim = {}, None
     for split in [s for s in args.splits.split(",") if s]:
         if not os.path.isfile(os.path.join(args.data, f"{split}.tsv")):
@@ -84,8 +152,7 @@ def extract(args) -> dict:
             args.data, data_cfg, split, task.target_dictionary, task.bpe, is_train_split=False,
             sampling_rate=task.sampling_rate, augment=False, seed=cfg.common.seed,
         )
-        feat_dir = os.path.join(args.out_dir, "features", split)
-        os.makedirs(feat_dir, exist_ok=True)
+        os.makedirs(os.path.join(out_dir, "features", split))
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=args.batch_size, shuffle=False, collate_fn=dataset.collater,
             num_workers=args.num_workers,
@@ -104,11 +171,11 @@ def extract(args) -> dict:
                     arr = np.ascontiguousarray(feats[b, : int(n[b])])
                     feat_dim = arr.shape[1]
                     rel = os.path.join("features", split, sid + ".npy")
-                    _atomic_save_npy(os.path.join(args.out_dir, rel), arr)
+                    np.save(os.path.join(out_dir, rel), arr)
                     rows.append((idx, [sid, rel, arr.shape[0], dataset.tgt_texts[idx], dataset.speakers[idx]]))
         rows.sort()
         write_manifest(
-            os.path.join(args.out_dir, f"{split}.tsv"), [r for _, r in rows],
+            os.path.join(out_dir, f"{split}.tsv"), [r for _, r in rows],
             ["id", "video", "n_frames", "tgt_text", "speaker"],
         )
         summary[split] = {"rows": len(rows), "seconds": round(time.time() - t0, 1)}
@@ -117,11 +184,11 @@ def extract(args) -> dict:
     config = dict(data_cfg.config)
     for key in ("vocab_filename",):
         src = data_cfg._abs(config.get(key, "dict.txt"))
-        shutil.copyfile(src, os.path.join(args.out_dir, os.path.basename(src)))
+        shutil.copyfile(src, os.path.join(out_dir, os.path.basename(src)))
         config[key] = os.path.basename(src)
     bpe = data_cfg.bpe_tokenizer
     if bpe and bpe.get("sentencepiece_model"):
-        shutil.copyfile(bpe["sentencepiece_model"], os.path.join(args.out_dir, os.path.basename(bpe["sentencepiece_model"])))
+        shutil.copyfile(bpe["sentencepiece_model"], os.path.join(out_dir, os.path.basename(bpe["sentencepiece_model"])))
         config["bpe_tokenizer"] = dict(bpe, sentencepiece_model=os.path.basename(bpe["sentencepiece_model"]))
     config.update({
         "video_root": ".",
@@ -131,14 +198,12 @@ def extract(args) -> dict:
         "sampling_rate": 1.0,
         "source_sampling_rate": task.sampling_rate,
         "extracted_from": os.path.abspath(args.checkpoint),
+        "visual_fingerprint": fingerprint,
     })
     if args.tgt_lang_tag is not None:
         config["tgt_lang_tag"] = args.tgt_lang_tag
-    write_data_config(os.path.join(args.out_dir, "config.yaml"), config)
-    for split, v in summary.items():
-        print(f"{split}: {v['rows']} videos -> {args.out_dir}/features/{split} ({v['seconds']} s)")
-    print(f"feature level {args.level}, dim {feat_dim}; config: {os.path.join(args.out_dir, 'config.yaml')}")
-    return summary
+    write_data_config(os.path.join(out_dir, "config.yaml"), config)
+    return {"splits": summary, "feature_dim": feat_dim}
 
 
 def cli_main(argv=None):

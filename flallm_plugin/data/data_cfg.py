@@ -15,9 +15,16 @@ properties give every field a documented default. Example::
     augmentation: {enabled: true, p: 0.5, rotate: 30, scale: 0.2, translate: 10}
     bleu_tokenizer: 13a                   # sacrebleu tokenizer: 13a, char, zh, ...
     tgt_lang_tag: null                    # e.g. "[de_DE]" for the mBART stage
+
+Cached features (written by ``flallm-extract-features``) add ``feature_level``,
+``feature_dim``, ``source_sampling_rate``, ``extracted_from`` and ``visual_fingerprint``.
+Every key and its type are checked when the file is read: an unknown key (a misspelt
+``sampling_rat``) or a value of the wrong type is an error naming the file and the key.
 """
+import difflib
+import numbers
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
@@ -39,6 +46,114 @@ def sampling_stride(rate: float) -> int:
     return stride
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _check_str(v):
+    if not isinstance(v, str) or not v:
+        return "a non-empty string"
+
+
+def _check_optional_str(v):
+    if v is not None and not isinstance(v, str):
+        return "a string or null"
+
+
+def _check_positive_int(v):
+    if not _is_int(v) or v <= 0:
+        return "a positive integer"
+
+
+def _check_optional_positive_int(v):
+    if v is not None and (not _is_int(v) or v <= 0):
+        return "a positive integer or null"
+
+
+def _check_rate(v):  # the value itself is checked by sampling_stride()
+    if not _is_number(v):
+        return "a number (1, 0.5, 0.25 or 0.125)"
+
+
+def _check_choice(*choices, optional=False):
+    def check(v):
+        if not (optional and v is None) and v not in choices:
+            return "one of " + ", ".join(choices) + (" or null" if optional else "")
+    return check
+
+
+def _check_rgb(positive: bool):
+    def check(v):
+        if not (isinstance(v, list) and len(v) == 3 and all(_is_number(x) for x in v)) or (
+            positive and any(x <= 0 for x in v)
+        ):
+            return "a list of 3 " + ("positive numbers" if positive else "numbers") + " (R, G, B)"
+    return check
+
+
+def _check_bpe(v):
+    if v is not None and not (isinstance(v, dict) and isinstance(v.get("bpe"), str)
+                              and all(isinstance(x, str) for x in v.values())):
+        return "a mapping with a 'bpe' name and string values (e.g. {bpe: sentencepiece, sentencepiece_model: spm.model}) or null"
+
+
+AUGMENTATION_KEYS = {
+    "enabled": lambda v: None if isinstance(v, bool) else "true or false",
+    "p": lambda v: None if _is_number(v) and 0 <= v <= 1 else "a number in [0, 1]",
+    "rotate": lambda v: None if _is_number(v) and v >= 0 else "a number >= 0 (degrees)",
+    "scale": lambda v: None if _is_number(v) and v >= 0 else "a number >= 0",
+    "translate": lambda v: None if _is_number(v) and v >= 0 else "a number >= 0 (pixels)",
+}
+
+# key -> check(value) returning None (valid) or what the value should be
+CONFIG_KEYS: Dict[str, Callable[[Any], Optional[str]]] = {
+    "vocab_filename": _check_str,
+    "bpe_tokenizer": _check_bpe,
+    "video_root": _check_str,
+    "input_type": _check_choice("video", "features"),
+    "resize": _check_positive_int,
+    "crop": _check_positive_int,
+    "mean": _check_rgb(positive=False),
+    "std": _check_rgb(positive=True),
+    "sampling_rate": _check_rate,
+    "augmentation": lambda v: None if v is None or isinstance(v, dict) else "a mapping (keys: " + ", ".join(AUGMENTATION_KEYS) + ") or null",
+    "bleu_tokenizer": _check_str,
+    "tgt_lang_tag": _check_optional_str,
+    # cached features (flallm-extract-features)
+    "feature_level": _check_choice("frame", "sign", "light_t", optional=True),
+    "feature_dim": _check_optional_positive_int,
+    "source_sampling_rate": lambda v: None if v is None else _check_rate(v),
+    "extracted_from": _check_optional_str,
+    "visual_fingerprint": _check_optional_str,
+}
+
+
+def _unknown_key(path, key, known, what="key") -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+    return f"{path}: unknown {what} {key!r}{hint}"
+
+
+def validate_config(path, config: Dict[str, Any]):
+    """Every key known and every value of its type; errors name the file and the key."""
+    for key, value in config.items():
+        if key not in CONFIG_KEYS:
+            raise ValueError(_unknown_key(path, key, CONFIG_KEYS))
+        expected = CONFIG_KEYS[key](value)
+        if expected:
+            raise ValueError(f"{path}: {key}: {value!r} is not valid; expected {expected}")
+    for key, value in (config.get("augmentation") or {}).items():
+        if key not in AUGMENTATION_KEYS:
+            raise ValueError(_unknown_key(path, key, AUGMENTATION_KEYS, "augmentation key"))
+        expected = AUGMENTATION_KEYS[key](value)
+        if expected:
+            raise ValueError(f"{path}: augmentation.{key}: {value!r} is not valid; expected {expected}")
+
+
 class SignDataConfig(object):
     """Wrapper of a data directory's config.yaml."""
 
@@ -55,6 +170,7 @@ class SignDataConfig(object):
             config = {}
         if not isinstance(config, dict):
             raise ValueError(f"{self.path}: data config must be a mapping, got {type(config).__name__}")
+        validate_config(self.path, config)
         self.config: Dict[str, Any] = config
         self.root = self.path.parent
 
@@ -91,10 +207,7 @@ class SignDataConfig(object):
     @property
     def input_type(self) -> str:
         """``video`` (frames / video files) or ``features`` (cached .npy features)"""
-        t = self.config.get("input_type", "video")
-        if t not in ("video", "features"):
-            raise ValueError(f"{self.path}: input_type must be 'video' or 'features', got {t!r}")
-        return t
+        return self.config.get("input_type", "video")
 
     @property
     def feature_level(self) -> Optional[str]:
@@ -106,12 +219,22 @@ class SignDataConfig(object):
         return self.config.get("feature_dim")
 
     @property
+    def visual_fingerprint(self) -> Optional[str]:
+        """for cached features: sha256 of the stage-1 weights that computed them (checked by stage 2)"""
+        return self.config.get("visual_fingerprint")
+
+    @property
+    def extracted_from(self) -> Optional[str]:
+        """for cached features: the stage-1 checkpoint they were computed with"""
+        return self.config.get("extracted_from")
+
+    @property
     def resize(self) -> int:
-        return int(self.config.get("resize", 256))
+        return self.config.get("resize", 256)
 
     @property
     def crop(self) -> int:
-        return int(self.config.get("crop", 224))
+        return self.config.get("crop", 224)
 
     @property
     def mean(self) -> List[float]:

@@ -40,6 +40,8 @@ from flallm_plugin.data.video_io import (
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8"
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
+JPEG_END = b"\xff\xd9"  # end-of-image marker
 
 
 @dataclass
@@ -95,14 +97,28 @@ def read_delimited(path: str, delimiter: str, header: List[str]) -> List[Dict[st
     return rows
 
 
-def _check_image_file(path: str, decode: bool):
-    if decode:
-        read_image(path)
-        return
+def check_image_complete(path: str):
+    """A PNG/JPEG signature at the start and the end-of-image marker at the end (OpenCV decodes a
+    truncated JPEG with grey fill and only a warning, so decoding alone does not catch it)."""
     with open(path, "rb") as f:
         head = f.read(8)
-    if not (head.startswith(PNG_MAGIC) or head.startswith(JPEG_MAGIC)):
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 64))
+        tail = f.read().rstrip(b"\x00")  # some writers pad after the end marker
+    if head.startswith(PNG_MAGIC):
+        end, what = PNG_END, "PNG IEND chunk"
+    elif head.startswith(JPEG_MAGIC):
+        end, what = JPEG_END, "JPEG end marker FFD9"
+    else:
         raise SignDataError(f"{path}: not a PNG/JPEG image (corrupt or wrong file)")
+    if not tail.endswith(end):
+        raise SignDataError(f"{path}: truncated image (no {what} at the end): copy the file again from the release")
+
+
+def _check_image_file(path: str, decode: bool):
+    check_image_complete(path)
+    if decode:
+        read_image(path)
 
 
 def probe_sample(s: Sample, video_root: str, verify_frames: bool) -> int:

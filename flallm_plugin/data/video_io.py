@@ -70,9 +70,15 @@ def _clip_bounds(cap, start: Optional[float], end: Optional[float]):
 
 
 def count_video_frames(path: str, start: Optional[float] = None, end: Optional[float] = None) -> int:
-    """Number of decodable frames in ``[start, end)`` seconds (decodes the stream once)."""
+    """Number of decodable frames in ``[start, end)`` seconds (decodes the stream once).
+
+    A stream that ends more than one frame before the frame count its container declares
+    (``CAP_PROP_FRAME_COUNT``, where the clip reaches that far) is an error: a truncated or
+    damaged file, which OpenCV otherwise decodes short without a word.
+    """
     cap = _open_video(path)
     try:
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         first, last = _clip_bounds(cap, start, end)
         n = 0
         i = 0
@@ -84,6 +90,12 @@ def count_video_frames(path: str, start: Optional[float] = None, end: Optional[f
             i += 1
     finally:
         cap.release()
+    reach = declared if last is None else min(last, declared)
+    if declared > 0 and i < reach - 1:
+        raise SignDataError(
+            f"{path}: the stream ends after {i} frames but the container declares {declared} "
+            "(truncated or damaged file): copy or re-encode it again"
+        )
     return n
 
 

@@ -19,7 +19,9 @@ from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING, OmegaConf, open_dict
+from omegaconf.errors import InterpolationResolutionError
 
+from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 from flallm_plugin.scoring import references
@@ -71,6 +73,12 @@ class SignTranslationConfig(FairseqDataclass):
     )
     eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a sample hypothesis per batch"})
     seed: int = II("common.seed")
+    # read by the setup-time checks (the values of the run's other option groups)
+    batch_size: Optional[int] = II("dataset.batch_size")
+    batch_size_valid: Optional[int] = II("dataset.batch_size_valid")
+    required_batch_size_multiple: int = II("dataset.required_batch_size_multiple")
+    path: Optional[str] = II("common_eval.path")
+    finetune_from_model: Optional[str] = II("checkpoint.finetune_from_model")
 
 
 @register_task("sign_translation", dataclass=SignTranslationConfig)
@@ -107,7 +115,33 @@ class SignTranslationTask(FairseqTask):
             raise FileNotFoundError(f"{dict_path}: target dictionary not found (config {data_cfg.path})")
         tgt_dict = Dictionary.load(dict_path)
         logger.info(f"target dictionary {dict_path}: {len(tgt_dict):,} types")
-        return cls(cfg, tgt_dict, data_cfg)
+        task = cls(cfg, tgt_dict, data_cfg)
+        if not kwargs.get("from_checkpoint", False):
+            task.check_run_options()
+        return task
+
+    def check_run_options(self):
+        """What would fail late, or without naming its cause, is refused before anything runs:
+        a batch size below --required-batch-size-multiple (fairseq drops every batch of a small
+        split: "The dataset is empty"), and checkpoints fairseq will load (--path,
+        --finetune-from-model) that are missing, truncated or would run code."""
+        multiple = run_option(self.cfg, "required_batch_size_multiple")
+        for opt in ("batch_size", "batch_size_valid"):
+            bsz = run_option(self.cfg, opt)
+            if bsz is not None and multiple is not None and 1 < multiple and bsz < multiple:
+                raise ValueError(
+                    f"--{opt.replace('_', '-')} {bsz} is below --required-batch-size-multiple {multiple}: fairseq "
+                    f"drops every batch whose size is not a multiple of {multiple}, so a small split would be empty; "
+                    f"pass --required-batch-size-multiple 1 (or a divisor of {bsz})"
+                )
+        from fairseq import utils
+
+        path = run_option(self.cfg, "path")
+        for p in utils.split_paths(path) if path else []:
+            check_checkpoint_file(p, "--path")
+        finetune = run_option(self.cfg, "finetune_from_model")
+        if finetune:
+            check_checkpoint_file(finetune, "--finetune-from-model")
 
     # ------------------------------------------------------------------ data
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
@@ -174,6 +208,10 @@ class SignTranslationTask(FairseqTask):
         args.input_type = d.input_type
         args.input_feature_level = (d.feature_level or "sign") if features else None
         args.input_feat_per_channel = d.feature_dim if features else None
+        # which stage-1 weights computed the features: checked by the model once its weights are in place
+        args.input_visual_fingerprint = d.visual_fingerprint if features else None
+        args.input_extracted_from = d.extracted_from if features else None
+        args.input_features_config = str(d.path) if features else None
         args.input_channels = 1
         if getattr(args, "max_source_positions", None) is None:  # fairseq's speech-to-text models read it
             args.max_source_positions = self.cfg.max_source_frames
@@ -269,6 +307,19 @@ class SignTranslationTask(FairseqTask):
         metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
         metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
         metrics.log_derived("bleu", compute_bleu)
+
+
+def run_option(cfg, key):
+    """An option of the run's other groups that the task config interpolates (``II``); ``None``
+    where it is not known: a task config built from an argparse namespace without it, or
+    one set up on its own."""
+    try:
+        value = getattr(cfg, key, None)
+    except InterpolationResolutionError:
+        return None
+    if isinstance(value, str) and value.startswith("${"):
+        return None
+    return value
 
 
 def compute_bleu(meters) -> float:

@@ -1,0 +1,183 @@
+"""Bad inputs that used to pass silently: each is a one-line error naming the file (and row, key or
+option) and saying what to do, before any training starts; outputs honour the umask."""
+import os
+import stat
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import prep_csl_daily
+import prep_how2sign
+import prep_phoenix14t
+from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.synthetic import make_csl_daily, make_how2sign
+from flallm_plugin.synthetic.releases import (
+    csl_daily_frame_dir, csl_daily_split_path, how2sign_clip_path, how2sign_csv_path,
+)
+from helpers import USER_DIR, run
+
+SMALL = ["--resize", "32", "--crop", "28", "--vocab-size", "100", "--workers", "1"]
+COMMON = ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--num-workers", "0"]
+TRAIN = ["--arch", "light_t_tiny", "--visual-backbone-weights", "none", "--optimizer", "adam", "--lr", "1e-4",
+         "--max-update", "1", "--criterion", "label_smoothed_cross_entropy"]
+
+
+def run_prep(module, release, out, *extra):
+    return module.main(["--data-root", str(release), "--out-dir", str(out)] + SMALL + list(extra))
+
+
+def last_line(proc):
+    return proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def data_dir(phoenix_release, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bad_inputs") / "data"
+    run_prep(prep_phoenix14t, phoenix_release, out)
+    return str(out)
+
+
+# ------------------------------------------------------------------ (a) truncated images
+@pytest.mark.parametrize("verify", [False, True])
+def test_half_truncated_jpeg_is_refused(tmp_path, verify):
+    release = make_csl_daily(str(tmp_path / "release"))
+    with open(csl_daily_split_path(release), encoding="utf-8") as f:
+        name, split = f.read().splitlines()[1].split("|")
+    folder = csl_daily_frame_dir(release, name)
+    bad = os.path.join(folder, sorted(os.listdir(folder))[1])  # a middle frame: only its signature is read
+    data = open(bad, "rb").read()
+    scan = data.index(b"\xff\xda")  # start of scan: keep the headers and half of the image data
+    with open(bad, "wb") as f:
+        f.write(data[: scan + (len(data) - scan) // 2])
+    assert cv2.imread(bad) is not None  # OpenCV decodes it (grey fill): decoding alone does not notice
+    with pytest.raises(SignDataError) as e:
+        run_prep(prep_csl_daily, release, tmp_path / "out", *(["--verify-frames"] if verify else []))
+    msg = str(e.value)
+    assert bad in msg and "truncated" in msg and csl_daily_split_path(release) in msg, msg
+    assert not os.path.exists(tmp_path / "out")
+
+
+# ------------------------------------------------------------------- (b) truncated video
+def test_truncated_video_is_refused(tmp_path):
+    release = make_how2sign(str(tmp_path / "release"))
+    clip = how2sign_clip_path(release, "train", "vidtrain04_4-1-rgb_front")
+    frames = [np.full((32, 32, 3), 5 * i, np.uint8) for i in range(41)]
+    avi = str(tmp_path / "clip.avi")  # an AVI under the clip's .mp4 name: FFmpeg reads it by content
+    writer = cv2.VideoWriter(avi, cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (32, 32))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    data = open(avi, "rb").read()
+    with open(clip, "wb") as f:
+        f.write(data[: len(data) * 4 // 10])
+    cap = cv2.VideoCapture(clip)
+    assert cap.isOpened() and cap.get(cv2.CAP_PROP_FRAME_COUNT) == 41
+    cap.release()
+    with pytest.raises(SignDataError) as e:
+        run_prep(prep_how2sign, release, tmp_path / "out")
+    msg = str(e.value)
+    assert clip in msg and "declares 41" in msg and how2sign_csv_path(release, "train") + ": line 6" in msg, msg
+
+
+# ------------------------------------------------------------- (c, d) data config keys
+@pytest.mark.parametrize("config,expected", [
+    ({"sampling_rat": 0.5}, "unknown key 'sampling_rat'; did you mean 'sampling_rate'?"),
+    ({"augmentation": {"rotat": 10}}, "unknown augmentation key 'rotat'; did you mean 'rotate'?"),
+    ({"resize": 56.9}, "resize: 56.9 is not valid; expected a positive integer"),
+    ({"resize": "abc"}, "resize: 'abc' is not valid; expected a positive integer"),
+    ({"mean": [0.5, 0.5]}, "mean: [0.5, 0.5] is not valid; expected a list of 3 numbers"),
+    ({"std": [0.2, 0.0, 0.2]}, "std: [0.2, 0.0, 0.2] is not valid; expected a list of 3 positive numbers"),
+    ({"input_type": "frames"}, "input_type: 'frames' is not valid; expected one of video, features"),
+    ({"augmentation": {"enabled": "yes please"}}, "augmentation.enabled: 'yes please' is not valid"),
+])
+def test_data_config_keys_and_types_are_checked(tmp_path, config, expected):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(dict({"vocab_filename": "dict.txt"}, **config)), encoding="utf-8")
+    with pytest.raises(ValueError) as e:
+        SignDataConfig(str(path))
+    assert str(e.value).startswith(f"{path}: ") and expected in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_misspelt_key_stops_fairseq_train_before_training(data_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in os.listdir(data_dir):
+        os.symlink(os.path.join(data_dir, name), data / name)
+    config = yaml.safe_load(open(os.path.join(data_dir, "config.yaml"), encoding="utf-8"))
+    (data / "config.yaml").unlink()
+    config["bleu_tokenizer"] = "nosuch"  # (e): refused at setup, not at the first validation
+    (data / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    proc = run(["fairseq-train", data, *COMMON, *TRAIN, "--batch-size", "2", "--required-batch-size-multiple", "1",
+                "--save-dir", tmp_path / "ckpt"], check=False, timeout=300)
+    assert proc.returncode != 0
+    msg = last_line(proc)
+    assert str(data / "config.yaml") in msg and "bleu_tokenizer" in msg and "nosuch" in msg, msg
+    assert "| epoch 001" not in proc.stdout and not os.path.exists(tmp_path / "ckpt" / "checkpoint_last.pt")
+
+
+# ------------------------------------------------- (f) checkpoints fairseq itself loads
+def _truncated_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint_truncated.pt"
+    torch.save({"model": {"w": torch.zeros(1000)}, "cfg": None}, str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"echo pwned > {self.marker}",))
+
+
+def test_truncated_checkpoint_given_to_generate_is_named(data_dir, tmp_path):
+    path = _truncated_checkpoint(tmp_path)
+    proc = run(["fairseq-generate", data_dir, *COMMON, "--gen-subset", "dev", "--path", path], check=False, timeout=300)
+    assert proc.returncode != 0
+    msg = last_line(proc)
+    assert f"--path: {path}: cannot read checkpoint (corrupt, truncated" in msg, msg
+    assert "weights_only" not in msg
+
+
+def test_unsafe_finetune_from_model_is_refused_and_named(data_dir, tmp_path):
+    marker = tmp_path / "pwned.txt"
+    path = tmp_path / "checkpoint_evil.pt"
+    torch.save({"model": {}, "payload": _Exploit(marker)}, str(path))
+    proc = run(["fairseq-train", data_dir, *COMMON, *TRAIN, "--batch-size", "2", "--required-batch-size-multiple", "1",
+                "--save-dir", tmp_path / "ckpt", "--finetune-from-model", path], check=False, timeout=300)
+    assert proc.returncode != 0
+    msg = last_line(proc)
+    assert f"--finetune-from-model: {path}: refused to load" in msg, msg
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------- (g) file modes
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_preprocessor_outputs_honour_the_umask(phoenix_release, tmp_path, umask):
+    out = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        run_prep(prep_phoenix14t, phoenix_release, out)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o777 & ~umask
+    for name in os.listdir(out):
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o666 & ~umask, name
+
+
+# ------------------------------------------------------------ (h) batch size multiple
+def test_batch_size_below_required_multiple_is_refused_before_training(data_dir, tmp_path):
+    proc = run(["fairseq-train", data_dir, *COMMON, *TRAIN, "--batch-size", "4", "--save-dir", tmp_path / "ckpt"],
+               check=False, timeout=300)
+    assert proc.returncode != 0
+    msg = last_line(proc)
+    assert "--batch-size 4 is below --required-batch-size-multiple 8" in msg and \
+        "--required-batch-size-multiple 1" in msg, msg
