@@ -87,8 +87,9 @@ fairseq-train "$WORK/data" --user-dir flallm_plugin --task sign_translation --ar
   --save-dir "$WORK/ckpt_stage1" --tensorboard-logdir "$WORK/tb/stage1" --log-format simple --log-interval 50
 
 # 4. cache the frozen visual encoder's sign-wise features (eval mode, no augmentation)
+#    (--overwrite: a re-run replaces the features of an earlier stage-1 checkpoint, all splits at once)
 flallm-extract-features --data "$WORK/data" --checkpoint "$WORK/ckpt_stage1/checkpoint_best.pt" \
-  --out-dir "$WORK/features" --num-workers "$WORKERS"
+  --out-dir "$WORK/features" --num-workers "$WORKERS" --overwrite
 
 # 5. stage 2 (LLM fine-tuning): frozen visual encoder -> LLM-Adapter -> mBART-large-cc25
 #    Adam, lr 1e-5 (mBART) and 1e-3 (adapter), both cosine, batch 16, label smoothing 0.2.

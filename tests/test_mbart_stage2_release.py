@@ -16,37 +16,30 @@ with a random visual encoder (--load-visual-encoder-from none).
 import itertools
 import os
 import random
-import subprocess
 import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
+from fairseq import options, tasks
 
-sys.path.insert(0, os.path.dirname(__file__))
-from fixtures import DEFAULT_SPLITS, WORDS, make_phoenix  # noqa: E402
+from flallm_plugin.checkpoint_safety import safe_torch_load
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS
+from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
+from flallm_plugin.scoring.generate_output import parse_generate_lines
+from flallm_plugin.synthetic import DEFAULT_SPLITS, WORDS, make_phoenix
+from helpers import USER_DIR
+from helpers import run as run_process
+from test_mbart_tools import save_random_hf_mbart
 
-import flallm_plugin  # noqa: E402,F401
-from fairseq import options, tasks  # noqa: E402
-from flallm_plugin.checkpoint_safety import safe_torch_load  # noqa: E402
-from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS  # noqa: E402
-from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece  # noqa: E402
-from flallm_plugin.scoring.generate_output import parse_generate_lines  # noqa: E402
-from test_mbart_tools import save_random_hf_mbart  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-USER_DIR = os.path.join(REPO, "flallm_plugin")
-BIN = os.path.dirname(sys.executable)
 COMMON = ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--num-workers", "0",
           "--required-batch-size-multiple", "1"]
 NO_VISUAL = ["--load-visual-encoder-from", "none", "--visual-backbone-weights", "none"]
 
 
 def run(cmd):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([str(c) for c in cmd], cwd=REPO, capture_output=True, text=True, env=env)
-    assert r.returncode == 0, f"{' '.join(map(str, cmd))}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout + r.stderr
+    proc = run_process([str(c) for c in cmd])
+    return proc.stdout + proc.stderr
 
 
 def prep(raw, out, spm_model, dict_path):
@@ -57,7 +50,7 @@ def prep(raw, out, spm_model, dict_path):
 
 
 def train_stage2(data, mbart_model, save_dir, max_update=4):
-    return run([os.path.join(BIN, "fairseq-train"), data, *COMMON, "--arch", "sign_mbart_tiny", *NO_VISUAL,
+    return run(["fairseq-train", data, *COMMON, "--arch", "sign_mbart_tiny", *NO_VISUAL,
                 "--pretrained-mbart", mbart_model, "--criterion", "label_smoothed_cross_entropy",
                 "--label-smoothing", "0.1", "--optimizer", "adam", "--lr", "1e-3", "--max-update", str(max_update),
                 "--batch-size", "3", "--save-dir", save_dir, "--no-epoch-checkpoints", "--disable-validation",
@@ -121,7 +114,7 @@ def test_release_trim_stage2_generate(assets, tmp_path):
     ckpt = tmp_path / "ckpt2"
     log = train_stage2(data, trimmed / "model.pt", ckpt)
     assert "loaded pretrained mBART" in log
-    gen = run([os.path.join(BIN, "fairseq-generate"), data, *COMMON, "--gen-subset", "train",
+    gen = run(["fairseq-generate", data, *COMMON, "--gen-subset", "train",
                "--path", ckpt / "checkpoint_last.pt", "--beam", "2", "--batch-size", "3", "--max-len-b", "8"])
     samples = parse_generate_lines(gen.split("\n"), "fairseq-generate output")
     assert len(samples) == len(DEFAULT_SPLITS["train"])

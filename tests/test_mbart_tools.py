@@ -11,6 +11,7 @@ import argparse
 import os
 import random
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
