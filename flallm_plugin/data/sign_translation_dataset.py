@@ -204,9 +204,14 @@ class SignTranslationDataset(FairseqDataset):
 
     @property
     def can_reuse_epoch_itr_across_epochs(self):
-        return True
+        # False: fairseq then rebuilds the batches each epoch from (seed, epoch), so that every
+        # epoch draws new batch compositions and a run resumed mid-epoch sees exactly the
+        # batches of the uninterrupted run (a reused iterator keeps those of the first epoch
+        # the process happened to start in)
+        return False
 
     def ordered_indices(self):
+        """Shuffled (under fairseq's ``numpy_seed(seed + epoch)``), then sorted longest first."""
         if self.shuffle:
             order = [np.random.permutation(len(self))]
         else:
