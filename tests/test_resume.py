@@ -1,6 +1,7 @@
 """Unattended runs survive a kill: the same command, re-run, resumes bit-exactly (batches are rebuilt
 from (seed, epoch)), and a checkpoint truncated by a kill is named instead of crashing torch's reader."""
 import os
+import shutil
 import sys
 
 import pytest
@@ -88,3 +89,48 @@ def test_epochs_draw_new_batches(video_data, tmp_path):
     first = compositions([1, 2, 3, 4])
     assert len(set(map(tuple, first))) > 1, first
     assert compositions([3]) == first[2:3]  # epoch 3 alone, as a resumed run builds it
+
+
+def truncate(path, keep=0.5):
+    with open(path, "r+b") as f:
+        f.truncate(int(os.path.getsize(path) * keep))
+
+
+def test_truncated_checkpoint_last_resumes_from_newest_intact(video_data, tmp_path):
+    save = str(tmp_path / "ckpt")
+    cmd = ["fairseq-train", video_data, *TRAIN, "--save-dir", save]
+    run(cmd + ["--max-update", "4"], label="restore: first 4 updates")
+    last = os.path.join(save, "checkpoint_last.pt")
+    # a kill while fairseq copied checkpoint_2_4.pt to checkpoint_last.pt
+    truncate(last)
+    os.utime(last)  # written after the file it was copied from
+    out = run(cmd, label="restore: same command after the kill").stdout
+    assert f"{last}: truncated" in out and "moved to" in out, out[-3000:]
+    assert f"resuming from the newest intact checkpoint {os.path.join(save, 'checkpoint_2_4.pt')}" in out
+    assert "(epoch 2 @ 4 updates)" in out
+    state = load_fairseq_checkpoint(last)
+    assert state["optimizer_history"][-1]["num_updates"] == 9
+    assert os.path.getsize(last + ".corrupt") < os.path.getsize(last)
+
+
+def test_truncated_restore_file_is_named_with_the_command_that_resumes(video_data, tmp_path):
+    save = str(tmp_path / "ckpt")
+    run(["fairseq-train", video_data, *TRAIN, "--save-dir", save, "--max-update", "3"])
+    best = os.path.join(save, "checkpoint1.pt")
+    shutil.copyfile(best, os.path.join(save, "checkpoint_best.pt"))
+    truncate(os.path.join(save, "checkpoint_best.pt"), keep=0.9)
+    cmd = ["fairseq-train", video_data, *TRAIN, "--save-dir", save, "--restore-file",
+           os.path.join(save, "checkpoint_best.pt")]
+    proc = run(cmd, check=False)
+    assert proc.returncode != 0
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert f"{os.path.join(save, 'checkpoint_best.pt')}: truncated" in last_line, proc.stderr[-3000:]
+    # the newest intact one: checkpoint_last.pt, copied from checkpoint1.pt after it was written
+    assert last_line.endswith("--restore-file " + os.path.join(save, "checkpoint_last.pt")), last_line
+    # no intact checkpoint at all: says to delete the file
+    for name in os.listdir(save):
+        if name != "checkpoint_best.pt":
+            os.remove(os.path.join(save, name))
+    proc = run(cmd, check=False)
+    assert proc.returncode != 0
+    assert "no intact checkpoint in" in proc.stderr.strip().splitlines()[-1], proc.stderr[-3000:]

@@ -25,6 +25,7 @@ from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCr
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import log_grad_norms
+from flallm_plugin.tasks.restore_file import check_restore_file
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ class SignTranslationConfig(FairseqDataclass):
     )
     eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a sample hypothesis per batch"})
     seed: int = II("common.seed")
+    # the checkpoint fairseq-train resumes from, checked in build_model (restore_file.py)
+    save_dir: str = II("checkpoint.save_dir")
+    restore_file: str = II("checkpoint.restore_file")
+    checkpoint_suffix: str = II("checkpoint.checkpoint_suffix")
 
 
 @register_task("sign_translation", dataclass=SignTranslationConfig)
@@ -156,6 +161,8 @@ class SignTranslationTask(FairseqTask):
         """Write the data facts into the model args (saved with the checkpoint, as speech_to_text
         does with ``input_feat_per_channel``), build the model, and load its pretrained parts
         (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
+        if not from_checkpoint:
+            self.check_restore_file()
         with open_dict(cfg) if OmegaConf.is_config(cfg) else ExitStack():
             self.write_data_facts(cfg, from_checkpoint)
         model = super().build_model(cfg, from_checkpoint)
@@ -165,6 +172,17 @@ class SignTranslationTask(FairseqTask):
             gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
             self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
         return model
+
+    def check_restore_file(self):
+        """Before fairseq-train loads it: a checkpoint truncated by a kill is replaced by the newest
+        intact one, or named with the command that resumes (rank 0 checks, the others wait)."""
+        if getattr(self.cfg, "restore_file", None) is None:  # a task built without training options
+            return
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if not distributed or torch.distributed.get_rank() == 0:
+            check_restore_file(self.cfg.save_dir, self.cfg.restore_file, self.cfg.checkpoint_suffix or "")
+        if distributed:
+            torch.distributed.barrier()
 
     def write_data_facts(self, args, from_checkpoint: bool):
         """What the model must know about the data. The input kind is this run's data; the frame
