@@ -22,6 +22,7 @@ from omegaconf import II, MISSING, OmegaConf, open_dict
 
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.models.visual_encoder import convert_sync_batchnorm
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import log_grad_norms
@@ -71,7 +72,15 @@ class SignTranslationConfig(FairseqDataclass):
         metadata={"help": "sacrebleu tokenizer for validation BLEU (13a, char, zh...); default: config.yaml's"},
     )
     eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a sample hypothesis per batch"})
+    sync_bn: bool = field(
+        default=False,
+        metadata={"help": "SyncBatchNorm in the CNN and the temporal module: BatchNorm statistics over the "
+                  "global batch of a multi-GPU run (stage 1; GPUs only)"},
+    )
     seed: int = II("common.seed")
+    cpu: bool = II("common.cpu")
+    ddp_backend: str = II("distributed_training.ddp_backend")
+    distributed_world_size: int = II("distributed_training.distributed_world_size")
     # the checkpoint fairseq-train resumes from, checked in build_model (restore_file.py)
     save_dir: str = II("checkpoint.save_dir")
     restore_file: str = II("checkpoint.restore_file")
@@ -162,16 +171,31 @@ class SignTranslationTask(FairseqTask):
         does with ``input_feat_per_channel``), build the model, and load its pretrained parts
         (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
         if not from_checkpoint:
+            self.check_distributed()
             self.check_restore_file()
         with open_dict(cfg) if OmegaConf.is_config(cfg) else ExitStack():
             self.write_data_facts(cfg, from_checkpoint)
         model = super().build_model(cfg, from_checkpoint)
+        if self.cfg.sync_bn:
+            model = convert_sync_batchnorm(model)
         if not from_checkpoint and hasattr(model, "load_pretrained_components"):
             model.load_pretrained_components()
         if self.cfg.eval_bleu:
             gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
             self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
         return model
+
+    def check_distributed(self):
+        """Refuse, before training, what fairseq cannot run on CPUs with several processes."""
+        if not getattr(self.cfg, "cpu", False) or (getattr(self.cfg, "distributed_world_size", 1) or 1) <= 1:
+            return
+        if self.cfg.ddp_backend not in ("legacy_ddp", "no_c10d"):
+            raise ValueError(
+                f"--ddp-backend {self.cfg.ddp_backend} cannot train on CPUs (fairseq passes device_ids, which "
+                f"CPU modules reject): use --ddp-backend legacy_ddp with --cpu (README: Multi-GPU and multi-node)"
+            )
+        if self.cfg.sync_bn:
+            raise ValueError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPUs): drop it with --cpu")
 
     def check_restore_file(self):
         """Before fairseq-train loads it: a checkpoint truncated by a kill is replaced by the newest
