@@ -204,11 +204,10 @@ class SignTranslationDataset(FairseqDataset):
 
     @property
     def can_reuse_epoch_itr_across_epochs(self):
-        # False: fairseq then rebuilds the batches each epoch from (seed, epoch), so that every
-        # epoch draws new batch compositions and a run resumed mid-epoch sees exactly the
-        # batches of the uninterrupted run (a reused iterator keeps those of the first epoch
-        # the process happened to start in)
-        return False
+        # the iterator (and its data-loader workers) is kept across epochs; the task's
+        # rebuild_batches (default) makes it build each epoch's batches anew from (seed, epoch),
+        # so that a run resumed mid-epoch sees exactly the batches of the uninterrupted run
+        return True
 
     def ordered_indices(self):
         """Shuffled (under fairseq's ``numpy_seed(seed + epoch)``), then sorted longest first."""

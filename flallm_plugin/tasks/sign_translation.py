@@ -72,6 +72,12 @@ class SignTranslationConfig(FairseqDataclass):
         metadata={"help": "sacrebleu tokenizer for validation BLEU (13a, char, zh...); default: config.yaml's"},
     )
     eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a sample hypothesis per batch"})
+    rebuild_batches: bool = field(
+        default=True,
+        metadata={"help": "build each epoch's batches anew from (seed, epoch), keeping the data loader (default: "
+                  "new batch compositions every epoch, exact resume mid-epoch); as in fairseq's audio tasks, "
+                  "passing the flag turns it off (the first epoch's batches for all epochs)"},
+    )
     sync_bn: bool = field(
         default=False,
         metadata={"help": "SyncBatchNorm in the CNN and the temporal module: BatchNorm statistics over the "
