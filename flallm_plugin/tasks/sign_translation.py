@@ -147,6 +147,13 @@ class SignTranslationTask(FairseqTask):
             tgt_lang_tag=self.lang_tag,
         )
 
+    def get_batch_iterator(self, dataset, **kwargs):
+        itr = super().get_batch_iterator(dataset, **kwargs)
+        # with rebuild_batches fairseq builds an epoch's batches when first asked: build this one
+        # now, so that size errors (samples longer than allowed) surface here as they otherwise do
+        itr.frozen_batches
+        return itr
+
     @property
     def source_dictionary(self):
         return None
