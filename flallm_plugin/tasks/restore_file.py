@@ -11,6 +11,7 @@ the file and the option that resumes.
 import glob
 import logging
 import os
+import shlex
 import shutil
 import sys
 import zipfile
@@ -62,7 +63,7 @@ def resume_command(restore_file: str) -> str:
             del argv[i:i + 2]
             break
     argv = [a for a in argv if not a.startswith("--restore-file=")]
-    return " ".join([os.path.basename(argv[0])] + argv[1:] + ["--restore-file", restore_file])
+    return shlex.join([os.path.basename(argv[0])] + argv[1:] + ["--restore-file", restore_file])
 
 
 def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> None:
