@@ -204,9 +204,13 @@ class SignTranslationDataset(FairseqDataset):
 
     @property
     def can_reuse_epoch_itr_across_epochs(self):
+        # the iterator (and its data-loader workers) is kept across epochs; the task's
+        # rebuild_batches (default) makes it build each epoch's batches anew from (seed, epoch),
+        # so that a run resumed mid-epoch sees exactly the batches of the uninterrupted run
         return True
 
     def ordered_indices(self):
+        """Shuffled (under fairseq's ``numpy_seed(seed + epoch)``), then sorted longest first."""
         if self.shuffle:
             order = [np.random.permutation(len(self))]
         else:

@@ -94,14 +94,43 @@ def load_resnet18_weights(net: nn.Module, spec: Optional[str]) -> Optional[str]:
     return path
 
 
-class MaskedBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm1d over ``B x C x T`` whose statistics use real positions only."""
+class _Masked(object):
+    """Batch norm over ``B x C x T`` whose statistics use real positions (``mask``: B x T) only."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         xt = x.transpose(1, 2)  # B x T x C
         out = torch.zeros_like(xt)
         out[mask] = super().forward(xt[mask])
         return out.transpose(1, 2)
+
+
+class MaskedBatchNorm1d(_Masked, nn.BatchNorm1d):
+    """BatchNorm1d over ``B x C x T`` whose statistics use real positions only."""
+
+
+class MaskedSyncBatchNorm1d(_Masked, nn.SyncBatchNorm):
+    """:class:`MaskedBatchNorm1d` with statistics over all processes (``--sync-bn``; GPUs only)."""
+
+
+def convert_sync_batchnorm(module: nn.Module, process_group=None) -> nn.Module:
+    """torch's ``SyncBatchNorm.convert_sync_batchnorm`` that keeps the temporal module's masking
+    (torch's would turn a :class:`MaskedBatchNorm1d` into a plain SyncBatchNorm). Same state dict."""
+    if isinstance(module, MaskedBatchNorm1d):
+        out = MaskedSyncBatchNorm1d(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+            process_group,
+        )
+        if module.affine:  # the same parameters and buffers, as torch's conversion does
+            out.weight, out.bias = module.weight, module.bias
+        out.running_mean, out.running_var = module.running_mean, module.running_var
+        out.num_batches_tracked = module.num_batches_tracked
+        out.train(module.training)
+        return out
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, nn.SyncBatchNorm):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module, process_group)
+    for name, child in module.named_children():
+        module.add_module(name, convert_sync_batchnorm(child, process_group))
+    return module
 
 
 class TemporalModule(nn.Module):

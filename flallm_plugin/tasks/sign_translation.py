@@ -24,9 +24,11 @@ from omegaconf.errors import InterpolationResolutionError
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.models.visual_encoder import convert_sync_batchnorm
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import log_grad_norms
+from flallm_plugin.tasks.restore_file import check_restore_file
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,17 @@ class SignTranslationConfig(FairseqDataclass):
         metadata={"help": "sacrebleu tokenizer for validation BLEU (13a, char, zh...); default: config.yaml's"},
     )
     eval_bleu_print_samples: bool = field(default=False, metadata={"help": "print a sample hypothesis per batch"})
+    rebuild_batches: bool = field(
+        default=True,
+        metadata={"help": "build each epoch's batches anew from (seed, epoch), keeping the data loader (default: "
+                  "new batch compositions every epoch, exact resume mid-epoch); as in fairseq's audio tasks, "
+                  "passing the flag turns it off (the first epoch's batches for all epochs)"},
+    )
+    sync_bn: bool = field(
+        default=False,
+        metadata={"help": "SyncBatchNorm in the CNN and the temporal module: BatchNorm statistics over the "
+                  "global batch of a multi-GPU run (stage 1; GPUs only)"},
+    )
     seed: int = II("common.seed")
     # read by the setup-time checks (the values of the run's other option groups)
     batch_size: Optional[int] = II("dataset.batch_size")
@@ -79,6 +92,13 @@ class SignTranslationConfig(FairseqDataclass):
     required_batch_size_multiple: int = II("dataset.required_batch_size_multiple")
     path: Optional[str] = II("common_eval.path")
     finetune_from_model: Optional[str] = II("checkpoint.finetune_from_model")
+    cpu: bool = II("common.cpu")
+    ddp_backend: str = II("distributed_training.ddp_backend")
+    distributed_world_size: int = II("distributed_training.distributed_world_size")
+    # the checkpoint fairseq-train resumes from, checked in build_model (restore_file.py)
+    save_dir: str = II("checkpoint.save_dir")
+    restore_file: str = II("checkpoint.restore_file")
+    checkpoint_suffix: str = II("checkpoint.checkpoint_suffix")
 
 
 @register_task("sign_translation", dataclass=SignTranslationConfig)
@@ -161,6 +181,13 @@ class SignTranslationTask(FairseqTask):
             tgt_lang_tag=self.lang_tag,
         )
 
+    def get_batch_iterator(self, dataset, **kwargs):
+        itr = super().get_batch_iterator(dataset, **kwargs)
+        # with rebuild_batches fairseq builds an epoch's batches when first asked: build this one
+        # now, so that size errors (samples longer than allowed) surface here as they otherwise do
+        itr.frozen_batches
+        return itr
+
     @property
     def source_dictionary(self):
         return None
@@ -190,15 +217,43 @@ class SignTranslationTask(FairseqTask):
         """Write the data facts into the model args (saved with the checkpoint, as speech_to_text
         does with ``input_feat_per_channel``), build the model, and load its pretrained parts
         (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
+        if not from_checkpoint:
+            self.check_distributed()
+            self.check_restore_file()
         with open_dict(cfg) if OmegaConf.is_config(cfg) else ExitStack():
             self.write_data_facts(cfg, from_checkpoint)
         model = super().build_model(cfg, from_checkpoint)
+        if self.cfg.sync_bn:
+            model = convert_sync_batchnorm(model)
         if not from_checkpoint and hasattr(model, "load_pretrained_components"):
             model.load_pretrained_components()
         if self.cfg.eval_bleu:
             gen_args = json.loads(self.cfg.eval_bleu_args or "{}")
             self.sequence_generator = self.build_generator([model], Namespace(**gen_args))
         return model
+
+    def check_distributed(self):
+        """Refuse, before training, what fairseq cannot run on CPUs with several processes."""
+        if not getattr(self.cfg, "cpu", False) or (getattr(self.cfg, "distributed_world_size", 1) or 1) <= 1:
+            return
+        if self.cfg.ddp_backend not in ("legacy_ddp", "no_c10d"):
+            raise ValueError(
+                f"--ddp-backend {self.cfg.ddp_backend} cannot train on CPUs (fairseq passes device_ids, which "
+                f"CPU modules reject): use --ddp-backend legacy_ddp with --cpu (README: Multi-GPU and multi-node)"
+            )
+        if self.cfg.sync_bn:
+            raise ValueError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPUs): drop it with --cpu")
+
+    def check_restore_file(self):
+        """Before fairseq-train loads it: a checkpoint truncated by a kill is replaced by the newest
+        intact one, or named with the command that resumes (rank 0 checks, the others wait)."""
+        if getattr(self.cfg, "restore_file", None) is None:  # a task built without training options
+            return
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if not distributed or torch.distributed.get_rank() == 0:
+            check_restore_file(self.cfg.save_dir, self.cfg.restore_file, self.cfg.checkpoint_suffix or "")
+        if distributed:
+            torch.distributed.barrier()
 
     def write_data_facts(self, args, from_checkpoint: bool):
         """What the model must know about the data. The input kind is this run's data; the frame
