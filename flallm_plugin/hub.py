@@ -30,6 +30,7 @@ anything is translated; a bad one raises :class:`BadInputError` naming it, or, w
 import contextlib
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 from fairseq import hub_utils
 from fairseq.hub_utils import GeneratorHubInterface
+from tqdm import tqdm
 
 import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
 from flallm_plugin.data.errors import SignDataError
@@ -109,7 +111,7 @@ class _Job(object):
     results: List[Translation]
     batch_size: int
     skip_bad: bool
-    progress: Any = None
+    progress: Any = None  # a tqdm bar, or None
     translated: List[int] = field(default_factory=list)  # input indices, in generation order
 
 
@@ -215,7 +217,7 @@ class SignTranslator(GeneratorHubInterface):
                 bad.append((i, str(e)))
         return good, bad
 
-    def _job(self, inputs, start, end, batch_size, skip_bad, progress=None) -> _Job:
+    def _job(self, inputs, start, end, batch_size, skip_bad) -> _Job:
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         good, bad = self.check_inputs(inputs, start, end)
@@ -237,7 +239,7 @@ class SignTranslator(GeneratorHubInterface):
             augment=False,
             shuffle=False,
         )
-        return _Job(good, dataset, results, batch_size, skip_bad, progress)
+        return _Job(good, dataset, results, batch_size, skip_bad)
 
     @staticmethod
     def _name(x, i) -> str:
@@ -318,19 +320,21 @@ class SignTranslator(GeneratorHubInterface):
         end: Optional[float] = None,
         batch_size: int = 8,
         skip_bad: bool = False,
-        progress=None,
+        progress: bool = False,
         **gen_kwargs,
     ) -> List[Translation]:
         """:class:`Translation` of each input (n-best with scores, frames read, seconds).
 
         ``gen_kwargs`` are fairseq generation options (``lenpen``, ``max_len_a``, ``max_len_b``,
-        ``min_len``, ``no_repeat_ngram_size`` ...); ``progress``: a tqdm-like object updated per input.
+        ``min_len``, ``no_repeat_ngram_size`` ...); ``progress``: a progress bar on stderr, shown once
+        every input has been checked.
         """
         if nbest < 1 or nbest > beam:
             raise ValueError(f"nbest must be between 1 and the beam size ({beam}), got {nbest}")
         inputs = self._as_list(inputs)
-        job = self._job(inputs, start, end, batch_size, skip_bad, progress)
-        hypos = self.generate(job, beam=beam, **gen_kwargs) if job.inputs else []
+        job = self._job(inputs, start, end, batch_size, skip_bad)
+        with tqdm(total=len(job.inputs), unit="video", disable=not progress, file=sys.stderr) as job.progress:
+            hypos = self.generate(job, beam=beam, **gen_kwargs) if job.inputs else []
         # the hub sorts its output by id: the translated inputs, in input order
         for i, h in zip(sorted(job.translated), hypos):
             r = job.results[i]

@@ -49,6 +49,12 @@ def translate_cli(model_dir, inputs, *extra):
     return [x[1] for x in lines]
 
 
+def warning(line):
+    """Lines of other libraries: torch's FutureWarning (two lines, when fairseq is imported) and
+    FFmpeg's own log line for a corrupt file (``[mov,mp4,...] @ 0x...] moov atom not found``)."""
+    return "Warning:" in line or line.strip() == "warnings.warn(" or (line.startswith("[") and " @ 0x" in line)
+
+
 def mp4_split(data, out):
     """``out``: the data directory's test split as mp4 files (manifest built from the decoded mp4s)."""
     os.makedirs(out)
@@ -178,9 +184,9 @@ def test_bad_inputs_one_line_each(exported, tmp_path):
     }
     for bad, why in cases.items():
         r = run([*TRANSLATE, model, good, bad, "--cpu"], check=False)
-        err = [line for line in r.stderr.splitlines() if line.strip()]
+        err = [line for line in r.stderr.splitlines() if line.strip() and not warning(line)]
         assert r.returncode == 1 and r.stdout == "", r.stderr  # nothing translated
-        assert err == [err[0]] and err[0].startswith(f"flallm-translate: error: {bad}: ") and why in err[0], r.stderr
+        assert len(err) == 1 and err[0].startswith(f"flallm-translate: error: {bad}: ") and why in err[0], r.stderr
     # --skip-bad: reported, the rest translated
     r = run([*TRANSLATE, model, str(narrow), good, str(corrupt), "--cpu", "--skip-bad", "--no-progress"])
     assert [line.split("\t")[0] for line in r.stdout.splitlines()] == [good]

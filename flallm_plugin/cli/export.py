@@ -234,7 +234,7 @@ def export(args) -> str:
 
 def cli_main(argv=None):
     logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.WARNING,
-                        stream=sys.stderr)
+                        stream=sys.stderr, force=True)
     args = get_parser().parse_args(argv)
     from flallm_plugin.checkpoint_safety import UnsafeCheckpointError
 

@@ -63,20 +63,17 @@ def read_inputs(args) -> list:
 
 
 def translate(args, out=sys.stdout) -> int:
-    from tqdm import tqdm
-
     from flallm_plugin.hub import SignTranslator
 
     inputs = read_inputs(args)
     if not inputs:
         raise ValueError("no input: give video files, frame folders or .npy files, '-' (stdin) or --list FILE")
     translator = SignTranslator.from_pretrained(args.model_dir, cpu=args.cpu, fp16=args.fp16)
-    with tqdm(total=len(inputs), unit="video", disable=args.no_progress or len(inputs) < 2, file=sys.stderr) as bar:
-        results = translator.translate_full(
-            inputs, beam=args.beam, nbest=args.nbest, start=args.start, end=args.end, batch_size=args.batch_size,
-            skip_bad=args.skip_bad, progress=bar, lenpen=args.lenpen, max_len_a=args.max_len_a,
-            max_len_b=args.max_len_b,
-        )
+    results = translator.translate_full(
+        inputs, beam=args.beam, nbest=args.nbest, start=args.start, end=args.end, batch_size=args.batch_size,
+        skip_bad=args.skip_bad, progress=not args.no_progress and len(inputs) > 1, lenpen=args.lenpen,
+        max_len_a=args.max_len_a, max_len_b=args.max_len_b,
+    )
     skipped = 0
     for r in results:
         if r.error is not None:
@@ -96,7 +93,7 @@ def translate(args, out=sys.stdout) -> int:
 
 def cli_main(argv=None):
     logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.WARNING,
-                        stream=sys.stderr)
+                        stream=sys.stderr, force=True)  # stdout is for translations only
     args = get_parser().parse_args(argv)
     from flallm_plugin.checkpoint_safety import UnsafeCheckpointError
     from flallm_plugin.data.errors import SignDataError
