@@ -30,15 +30,16 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_data_dir(root, vocab, resize, crop):
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "dict.txt"), "w", encoding="utf-8") as f:
-        for i in range(vocab - 4):
-            f.write(f"w{i} 1\n")
-    with open(os.path.join(root, "config.yaml"), "w", encoding="utf-8") as f:
-        f.write(f"vocab_filename: dict.txt\ninput_type: video\nresize: {resize}\ncrop: {crop}\nsampling_rate: 0.25\n")
+    """stage2_speed's minimal data directory, with this clip's frame size."""
+    from stage2_speed import make_data_dir as minimal_data_dir
+
+    minimal_data_dir(root, vocab, "video")
+    with open(os.path.join(root, "config.yaml"), "a", encoding="utf-8") as f:
+        f.write(f"resize: {resize}\ncrop: {crop}\nsampling_rate: 0.25\n")
     return root
 
 

@@ -8,6 +8,7 @@ gives what the command line prints.
 """
 import csv
 import json
+import math
 import os
 import shutil
 import sys
@@ -34,12 +35,12 @@ def read_rows(tsv):
 
 
 def generate(data, ckpt):
-    """fairseq-generate's detokenized hypothesis (``D-`` line) of each test sample, by manifest row."""
+    """fairseq-generate's ``D-`` line (detokenized hypothesis, score in base 2) of each test sample, by row."""
     out = run(["fairseq-generate", data, "--user-dir", USER_DIR, "--task", "sign_translation", "--cpu",
                "--gen-subset", "test", "--path", ckpt, "--beam", "5", "--batch-size", "1",
                "--required-batch-size-multiple", "1", "--num-workers", "0"])
     samples = parse_generate_lines((out.stdout + out.stderr).split("\n"), "fairseq-generate output")
-    return {i: s.hypothesis for i, s in samples.items()}
+    return {i: (s.detokenized[0].text, s.detokenized[0].score) for i, s in samples.items()}
 
 
 def translate_cli(model_dir, inputs, *extra):
@@ -47,6 +48,14 @@ def translate_cli(model_dir, inputs, *extra):
     lines = [line.split("\t") for line in r.stdout.splitlines()]
     assert [x[0] for x in lines] == list(inputs), r.stdout
     return [x[1] for x in lines]
+
+
+def translate_json(model_dir, inputs):
+    """(translation, score in base 2 as fairseq-generate prints it) of each input, from --json."""
+    r = run([*TRANSLATE, model_dir, *inputs, "--cpu", "--json"])
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["input"] for x in recs] == list(inputs), r.stdout
+    return [(x["translation"], x["nbest"][0]["score"] / math.log(2)) for x in recs]
 
 
 def warning(line):
@@ -101,7 +110,7 @@ def exported(stage1, tmp_path_factory):
     # stage 2 on the cached features, from the stage-1 visual encoder (a few updates: any model will do)
     run(["fairseq-train", feats, "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "sign_mbart_tiny",
          "--pretrained-mbart", "none", "--load-visual-encoder-from", ckpt1, "--criterion",
-         "label_smoothed_cross_entropy", "--optimizer", "adam", "--lr", "1e-3", "--max-update", "6",
+         "label_smoothed_cross_entropy", "--optimizer", "adam", "--lr", "3e-3", "--max-update", "30",
          "--batch-size", "4", "--required-batch-size-multiple", "1", "--cpu", "--num-workers", "0",
          "--save-dir", ckpt2_dir, "--no-epoch-checkpoints", "--disable-validation"])
     ckpt2 = os.path.join(ckpt2_dir, "checkpoint_last.pt")
@@ -116,6 +125,7 @@ def exported(stage1, tmp_path_factory):
             "export_stdout": exp.stdout,
             "gen_folders": generate(data, ckpt),  # the original checkpoint on the frame-folder split
             "gen_mp4": generate(mp4_data, ckpt),  # ... and on the same clips as mp4
+            "json": translate_json(model_dir, folders + mp4s),
             "before_move": translate_cli(model_dir, folders + mp4s),
         }
     for d in (data, feats, os.path.dirname(ckpt1), ckpt2_dir):
@@ -135,9 +145,12 @@ def test_translate_equals_fairseq_generate(exported, stage):
     x = exported[stage]
     n = len(exported["folders"])
     assert sorted(x["gen_folders"]) == list(range(n)) and sorted(x["gen_mp4"]) == list(range(n))
-    # frame folders = generate on the frame-folder split; mp4 = generate on the mp4 split
-    assert x["before_move"][:n] == [x["gen_folders"][i] for i in range(n)]
-    assert x["before_move"][n:] == [x["gen_mp4"][i] for i in range(n)]
+    # frame folders = generate on the frame-folder split; mp4 = generate on the mp4 split: the same
+    # text, and the same score (the model saw the same frames)
+    gen = [x["gen_folders"][i] for i in range(n)] + [x["gen_mp4"][i] for i in range(n)]
+    assert x["before_move"] == [text for text, _ in gen]
+    for (text, score), (gen_text, gen_score) in zip(x["json"], gen):
+        assert text == gen_text and score == pytest.approx(gen_score, abs=1e-4), (x["json"], gen)
     # after the move, training data and checkpoints deleted: the same output
     assert translate_cli(x["dir"], exported["folders"] + exported["mp4s"]) == x["before_move"]
 
