@@ -7,7 +7,7 @@ PHOENIX-2014-T's average length and size) is translated:
 
 * ``load``: ``SignTranslator.from_pretrained(MODEL_DIR)`` (model load, in process);
 * ``translate``: ``t.translate(clip)`` after one warm-up call, median of ``--repeat`` (decode the mp4,
-  resize/crop, visual encoder, beam search);
+  resize/crop, visual encoder, beam search); ``t.encode(clip)`` times the part before the beam search;
 * ``cold CLI``: wall time of ``flallm-translate MODEL_DIR clip.mp4`` in a fresh process (interpreter,
   imports, load, translate).
 
@@ -51,8 +51,9 @@ def random_checkpoint(arch, data, path, device):
 
     margs = options.parse_args_and_arch(options.get_training_parser(), [
         data, "--user-dir", os.path.join(REPO, "flallm_plugin"), "--task", "sign_translation", "--arch", arch,
-        "--pretrained-mbart", "none", "--load-visual-encoder-from", "none", "--visual-backbone-weights", "none",
-    ] + (["--cpu"] if device == "cpu" else []))
+        "--visual-backbone-weights", "none",
+    ] + (["--pretrained-mbart", "none", "--load-visual-encoder-from", "none"] if arch.startswith("sign_mbart") else [])
+      + (["--cpu"] if device == "cpu" else []))
     task = tasks.setup_task(margs)
     model = task.build_model(margs)
     cfg = convert_namespace_to_omegaconf(margs)
@@ -116,9 +117,15 @@ def main():
             t0 = time.perf_counter()
             t.translate(clip, beam=args.beam, max_len_b=args.max_len_b)
             times.append(time.perf_counter() - t0)
+        enc = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            t.encode(clip)
+            enc.append(time.perf_counter() - t0)
         n_tok = len(first.translation.split())
         line = (f"{arch:<18} {n_params / 1e6:7.1f} M params | load {load:6.2f} s | translate {statistics.median(times):6.2f} s "
-                f"(median of {args.repeat}; {first.frames} frames read, {n_tok} tokens out) | load + translate "
+                f"(median of {args.repeat}; of which reading + visual encoder {statistics.median(enc):5.2f} s; "
+                f"{first.frames} frames read, {n_tok} tokens out) | load + translate "
                 f"{load + statistics.median(times):6.2f} s")
         if not args.no_cli:
             t0 = time.perf_counter()
