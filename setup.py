@@ -27,6 +27,8 @@ setup(
             "flallm-extract-features = flallm_plugin.cli.extract_features:cli_main",
             "flallm-score = flallm_plugin.cli.score:cli_main",
             "flallm-help = flallm_plugin.cli.help:cli_main",
+            "flallm-export = flallm_plugin.cli.export:cli_main",
+            "flallm-translate = flallm_plugin.cli.translate:cli_main",
         ],
     },
 )

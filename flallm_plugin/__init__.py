@@ -9,3 +9,12 @@ __version__ = "0.1.0"
 
 from flallm_plugin import checkpoint_safety  # noqa: F401  (first: allowlist before any load)
 from flallm_plugin import data, models, optim, scoring, tasks  # noqa: F401
+
+
+def __getattr__(name):
+    # SignTranslator (flallm_plugin/hub.py) on first use: importing the plugin stays as light as before
+    if name == "SignTranslator":
+        from flallm_plugin.hub import SignTranslator
+
+        return SignTranslator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,8 @@
 7. stage 2: fairseq-train sign_mbart (frozen visual encoder + LLM-Adapter + mBART)
 8. fairseq-generate --beam 5 on the test split for stage 1 alone and for stage 1+2
    (and for stage 2 from a randomly initialised mBART, the paper's Table 10 row)
+9. flallm-export: the stage 1+2 model as a self-contained model directory, and
+   flallm-translate on one test video with it
 and prints BLEU-1..4 / ROUGE-L side by side, a few hypotheses, timings, and writes
 ``training_curves.png`` and tensorboard logs under ``--out-dir``.
 Runs on 2 CPU cores in about 10 minutes; deterministic given ``--seed``.
@@ -269,6 +271,19 @@ def main(argv=None):
         tr = json_records(log, "train")
         return sum(float(r["train_train_wall"]) for r in tr) / max(int(tr[-1]["train_num_updates"]), 1) if tr else 0.0
 
+    # 9. the stage 1+2 model as a self-contained model directory; one test video translated with it
+    model_dir = os.path.join(out, "model")
+    steps.run("export", [sys.executable, "-m", "flallm_plugin.cli.export", "--checkpoint",
+                         os.path.join(ckpt2, "checkpoint_best.pt"), "--data", feats, "--out", model_dir], pattern=None)
+    with open(os.path.join(data, "test.tsv"), encoding="utf-8") as f:
+        first = next(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    from flallm_plugin.data.data_cfg import SignDataConfig
+
+    video = os.path.join(SignDataConfig(os.path.join(data, "config.yaml")).video_root, first["video"])
+    translated = steps.run("translate", [sys.executable, "-m", "flallm_plugin.cli.translate", model_dir, video,
+                                         "--cpu"], pattern=None)
+    translation = next(line for line in translated.splitlines() if line.startswith(video + "\t")).split("\t", 1)[1]
+
     lines = ["", "=" * 72, f"FLa-LLM demo on a synthetic sign language (test split: {len(ref1)} videos of unseen "
              "sign combinations)", "=" * 72,
              f"{'system':<26}{'BLEU-1':>8}{'BLEU-2':>8}{'BLEU-3':>8}{'BLEU-4':>8}{'ROUGE-L':>9}"]
@@ -278,6 +293,8 @@ def main(argv=None):
     lines += ["", f"sacrebleu signature: {r2['signature']}", "", "examples (reference | stage 1 | stage 1+2):"]
     for i in range(min(5, len(ref1))):
         lines += [f"  REF  {ref1[i]}", f"  S1   {hyp1[i]}", f"  S1+2 {hyp2[i]}", ""]
+    lines += [f"flallm-translate {os.path.relpath(model_dir, out)} (exported stage 1+2 model) on one test video:",
+              f"  {os.path.relpath(video, out)}", f"  REF  {first['tgt_text']}", f"  HYP  {translation}", ""]
     lines += [f"seconds per update: stage 1 {per_update(log1):.2f}, stage 2 {per_update(log2):.3f} (cached features)",
               "time per step (s): " + ", ".join(f"{k} {v:.0f}" for k, v in steps.times.items()),
               f"total {time.time() - t_start:.0f} s; curves: {plot_path}; tensorboard: {tb}; logs: {steps.log_dir}"]

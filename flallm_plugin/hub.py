@@ -1,0 +1,386 @@
+"""Translate new sign videos with an exported model directory: :class:`SignTranslator`.
+
+A model directory is written by ``flallm-export`` (:mod:`flallm_plugin.cli.export`): ``model.pt``
+(weights and args, no optimizer state), ``config.yaml`` (a *video* data config with the model's
+resize/crop, mean/std, sampling rate, language tag and BLEU tokenizer), ``dict.txt``, the
+sentencepiece model and a ``README.md`` model card. Loading it is fairseq's own hub loading
+(:func:`fairseq.hub_utils.from_pretrained` -> ``checkpoint_utils.load_model_ensemble_and_task``,
+``weights_only`` like every checkpoint here), and generation is fairseq's
+:class:`~fairseq.hub_utils.GeneratorHubInterface.generate` (``task.build_generator`` +
+``task.inference_step``, the same ``SequenceGenerator`` and language-tag handling as
+``fairseq-generate``); only the batches differ: they come from the sign dataset's own reading,
+transform and collater, in its evaluation mode (sampling phase 0, centre crop), so a sample of a
+data split translated here gives exactly ``fairseq-generate``'s hypothesis for it::
+
+    from flallm_plugin import SignTranslator
+
+    t = SignTranslator.from_pretrained("model_dir")   # cpu=True, fp16=True
+    t.translate("clip.mp4")                          # -> str
+    t.translate(frames)                              # T x H x W x 3 uint8 RGB array -> str
+    t.translate(["a.mp4", "frames_dir/", "b.npy"])  # -> List[str]
+    t.encode("clip.mp4")                             # sign-wise features (N x C float tensor)
+
+Inputs: a video file (mp4/avi/mkv/mov/webm, ``start``/``end`` in seconds for a clip), a frame
+folder, a ``.npy`` array of the features the model's adapter reads (``flallm-extract-features``
+output with the model's stage-1 visual encoder; width :attr:`SignTranslator.feature_dim`), a
+``T x H x W x 3`` uint8 RGB array, or a ``T x C`` float feature array. Every input is checked before
+anything is translated; a bad one raises :class:`BadInputError` naming it, or, with
+``skip_bad=True``, is reported in its :class:`Translation` and skipped.
+"""
+import contextlib
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from fairseq import hub_utils
+from fairseq.hub_utils import GeneratorHubInterface
+from tqdm import tqdm
+
+import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
+from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset, SignTranslationDatasetItem
+from flallm_plugin.data.video_io import (
+    count_video_frames,
+    list_frame_files,
+    load_features,
+    num_sampled,
+    sample_indices,
+    video_kind,
+)
+from flallm_plugin.models.stage1_features import LightTFeatures
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+InputLike = Union[str, os.PathLike, np.ndarray, torch.Tensor]
+
+
+class BadInputError(SignDataError):
+    """One or more inputs cannot be translated; one line per input, each naming it."""
+
+
+@dataclass
+class Translation(object):
+    """The result for one input."""
+
+    input: str
+    translation: Optional[str] = None
+    nbest: List[Tuple[str, float]] = field(default_factory=list)  # (text, fairseq score: mean log-prob, ln)
+    frames: int = 0  # frames read (after temporal sampling), or feature frames
+    seconds: float = 0.0  # reading this input + translating the batch it was in
+    error: Optional[str] = None  # why it was skipped (skip_bad)
+
+    def to_json(self) -> dict:
+        if self.error is not None:
+            return {"input": self.input, "error": self.error}
+        return {
+            "input": self.input,
+            "translation": self.translation,
+            "nbest": [{"translation": t, "score": round(s, 6)} for t, s in self.nbest],
+            "frames": self.frames,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass
+class _Input(object):
+    index: int
+    name: str  # the path, or "array #i"
+    kind: str  # video | frames | features | array | feature_array
+    n_frames: int  # frames of the clip, or feature rows
+    path: Optional[str] = None
+    array: Optional[np.ndarray] = None
+
+    @property
+    def is_features(self) -> bool:
+        return self.kind in ("features", "feature_array")
+
+
+@dataclass
+class _Job(object):
+    """One call's inputs, what reads them, and what happened to each (passed through the hub's
+    ``generate`` as its ``tokenized_sentences``)."""
+
+    inputs: List[_Input]
+    dataset: SignTranslationDataset
+    results: List[Translation]
+    batch_size: int
+    skip_bad: bool
+    progress: Any = None  # a tqdm bar, or None
+    translated: List[int] = field(default_factory=list)  # input indices, in generation order
+
+
+class SignTranslator(GeneratorHubInterface):
+    """fairseq's hub interface for sign videos (see the module docstring)."""
+
+    @classmethod
+    def from_pretrained(
+        cls, model_dir: str, checkpoint_file: str = MODEL_FILE, cpu: bool = False, fp16: bool = False, **overrides
+    ) -> "SignTranslator":
+        """Load a model directory written by ``flallm-export`` (GPU if available unless ``cpu``)."""
+        model_dir = os.fspath(model_dir)
+        if not os.path.isfile(os.path.join(model_dir, checkpoint_file)):
+            raise FileNotFoundError(
+                f"{model_dir}: not a model directory (no {checkpoint_file}); write one with "
+                "flallm-export --checkpoint CKPT --data DATA --out MODEL_DIR"
+            )
+        if not os.path.isfile(os.path.join(model_dir, "config.yaml")):
+            raise FileNotFoundError(f"{model_dir}: not a model directory (no config.yaml); re-export it with flallm-export")
+        x = hub_utils.from_pretrained(model_dir, checkpoint_file, ".", **overrides)
+        if x["task"].data_cfg.input_type != "video":
+            raise ValueError(f"{model_dir}/config.yaml: input_type must be video in a model directory")
+        translator = cls(x["args"], x["task"], x["models"])
+        if fp16:
+            translator.half()
+        if torch.cuda.is_available() and not cpu:
+            translator.cuda()
+        return translator.eval()
+
+    def __init__(self, cfg, task, models):
+        super().__init__(cfg, task, models)
+        self.data_cfg = task.data_cfg
+        encoder = self.models[0].encoder
+        self.feature_level = encoder.feature_level
+        visual = encoder.visual
+        self.feature_dim = visual.dim_at("frame") if self.feature_level == "frame" else visual.out_dim
+        max_src = self.max_positions[0] if isinstance(self.max_positions, tuple) else self.max_positions
+        self.max_source_frames = int(max_src) if max_src is not None else None
+
+    # ----------------------------------------------------------------- inputs
+    def _check(self, x: InputLike, index: int, start: Optional[float], end: Optional[float]) -> _Input:
+        """Validate one input without decoding more than a frame count; raises naming the input."""
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+        if isinstance(x, np.ndarray):
+            name = f"array #{index}"
+            if start is not None or end is not None:
+                raise SignDataError(f"{name}: start/end apply to video files, not to arrays (slice the array)")
+            if x.ndim == 4 and x.shape[-1] == 3 and x.dtype == np.uint8:
+                kind = "array"
+            elif x.ndim == 2 and np.issubdtype(x.dtype, np.floating):
+                kind = "feature_array"
+            else:
+                raise SignDataError(
+                    f"{name}: expected a T x H x W x 3 uint8 RGB frame array or a T x C float feature array, "
+                    f"got shape {tuple(x.shape)} {x.dtype}"
+                )
+            inp = _Input(index, name, kind, int(x.shape[0]), array=x)
+        else:
+            path = os.fspath(x)
+            kind = video_kind(path)  # errors name the path: missing, unsupported extension
+            if kind != "video" and (start is not None or end is not None):
+                raise SignDataError(f"{path}: start/end apply to video files, not to a {kind} input")
+            if kind == "frames":
+                n = len(list_frame_files(path))
+            elif kind == "video":
+                n = count_video_frames(path, start, end)
+                if n == 0:
+                    clip = f" between {start or 0} s and {end if end is not None else 'the end'}" if (
+                        start is not None or end is not None) else ""
+                    raise SignDataError(f"{path}: no frames could be decoded{clip} (empty or corrupt video)")
+            inp = _Input(index, path, kind, 0 if kind == "features" else n, path=path)
+            if kind == "features":
+                inp.array = load_features(path)
+                inp.n_frames = int(inp.array.shape[0])
+        if inp.n_frames == 0:
+            raise SignDataError(f"{inp.name}: no frames")
+        if inp.is_features:
+            width = int(inp.array.shape[1])
+            if width != self.feature_dim:
+                raise SignDataError(
+                    f"{inp.name}: features of width {width}, but this model reads {self.feature_level}-level "
+                    f"features of width {self.feature_dim} (flallm-extract-features --level {self.feature_level} "
+                    "with the model's stage-1 checkpoint), or give the video"
+                )
+        n = inp.n_frames if inp.is_features else num_sampled(inp.n_frames, self.task.stride)
+        if self.max_source_frames is not None and n > self.max_source_frames:
+            raise SignDataError(
+                f"{inp.name}: {n} frames after temporal sampling, but the model takes at most "
+                f"{self.max_source_frames}; translate shorter clips (start/end)"
+            )
+        return inp
+
+    def check_inputs(
+        self, inputs: Sequence[InputLike], start: Optional[float] = None, end: Optional[float] = None
+    ) -> Tuple[List[_Input], List[Tuple[int, str]]]:
+        """All inputs checked before anything is translated: (good inputs, [(index, error line)])."""
+        good, bad = [], []
+        for i, x in enumerate(inputs):
+            try:
+                good.append(self._check(x, i, start, end))
+            except SignDataError as e:
+                bad.append((i, str(e)))
+        return good, bad
+
+    def _job(self, inputs, start, end, batch_size, skip_bad) -> _Job:
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        good, bad = self.check_inputs(inputs, start, end)
+        if bad and not skip_bad:
+            raise BadInputError("\n".join(msg for _, msg in bad))
+        results = [Translation(input=self._name(x, i)) for i, x in enumerate(inputs)]
+        for i, msg in bad:
+            results[i].error = msg
+        # the dataset reads the path inputs exactly as for fairseq-generate (is_train_split=False)
+        dataset = SignTranslationDataset(
+            "translate",
+            is_train_split=False,
+            cfg=self.data_cfg,
+            video_paths=[inp.name for inp in good],
+            n_frames=[inp.n_frames for inp in good],
+            starts=[start] * len(good),
+            ends=[end] * len(good),
+            sampling_rate=self.task.cfg.sampling_rate,
+            augment=False,
+            shuffle=False,
+        )
+        return _Job(good, dataset, results, batch_size, skip_bad)
+
+    @staticmethod
+    def _name(x, i) -> str:
+        return f"array #{i}" if isinstance(x, (np.ndarray, torch.Tensor)) else os.fspath(x)
+
+    @staticmethod
+    def _item(job: _Job, pos: int) -> SignTranslationDatasetItem:
+        """The dataset item of the ``pos``-th good input, with the input's index as its id."""
+        inp, ds = job.inputs[pos], job.dataset
+        if inp.kind in ("video", "frames"):
+            item = ds[pos]
+        elif inp.kind == "array":  # the dataset's own sampling (phase 0) and eval transform
+            idx = sample_indices(inp.n_frames, ds.stride, 0)
+            item = SignTranslationDatasetItem(pos, torch.from_numpy(ds.transform([inp.array[i] for i in idx])))
+        else:  # as the dataset loads cached features
+            item = SignTranslationDatasetItem(pos, torch.from_numpy(np.ascontiguousarray(inp.array, dtype=np.float32)))
+        item.index = inp.index
+        return item
+
+    def _batches(self, job: _Job) -> Iterator[Tuple[bool, List[int], dict]]:
+        """(features?, input indices, collated batch): video and feature inputs in separate
+        batches, each kind longest first (as fairseq orders a dataset)."""
+        for features in (False, True):
+            order = [p for p, inp in enumerate(job.inputs) if inp.is_features == features]
+            order.sort(key=lambda p: -job.inputs[p].n_frames)
+            for b in range(0, len(order), job.batch_size):
+                items = []
+                for p in order[b : b + job.batch_size]:
+                    inp, t0 = job.inputs[p], time.perf_counter()
+                    try:
+                        item = self._item(job, p)
+                    except SignDataError as e:
+                        if not job.skip_bad:
+                            raise
+                        # the reader's own message names the input (the dataset adds a manifest row)
+                        job.results[inp.index].error = str(e.__cause__ or e)
+                        continue
+                    job.results[inp.index].frames = int(item.source.size(0))
+                    job.results[inp.index].seconds = time.perf_counter() - t0
+                    items.append(item)
+                if job.progress is not None:
+                    job.progress.update(len(order[b : b + job.batch_size]))
+                if items:
+                    yield features, [x.index for x in items], job.dataset.collater(items)
+
+    @contextlib.contextmanager
+    def _feature_input(self, on: bool):
+        """Feed the adapter directly: the encoder reads features at its own level (cached-feature input)."""
+        encoders = [m.encoder for m in self.models]
+        saved = [e.input_level for e in encoders]
+        if on:
+            for e in encoders:
+                e.input_level = e.feature_level
+        try:
+            yield
+        finally:
+            for e, level in zip(encoders, saved):
+                e.input_level = level
+
+    def _build_batches(self, job: _Job, skip_invalid_size_inputs: bool) -> Iterator[dict]:
+        """The hub's batches (``generate`` runs ``task.inference_step`` on each while we wait at ``yield``)."""
+        for features, indices, batch in self._batches(job):
+            t0 = time.perf_counter()
+            with self._feature_input(features):
+                yield batch
+            dt = time.perf_counter() - t0
+            for i in indices:
+                job.results[i].seconds += dt
+            job.translated.extend(indices)
+
+    # ------------------------------------------------------------ translate
+    def translate_full(
+        self,
+        inputs: Union[InputLike, Sequence[InputLike]],
+        beam: int = 5,
+        nbest: int = 1,
+        start: Optional[float] = None,
+        end: Optional[float] = None,
+        batch_size: int = 8,
+        skip_bad: bool = False,
+        progress: bool = False,
+        **gen_kwargs,
+    ) -> List[Translation]:
+        """:class:`Translation` of each input (n-best with scores, frames read, seconds).
+
+        ``gen_kwargs`` are fairseq generation options (``lenpen``, ``max_len_a``, ``max_len_b``,
+        ``min_len``, ``no_repeat_ngram_size`` ...); ``progress``: a progress bar on stderr, shown once
+        every input has been checked.
+        """
+        if nbest < 1 or nbest > beam:
+            raise ValueError(f"nbest must be between 1 and the beam size ({beam}), got {nbest}")
+        inputs = self._as_list(inputs)
+        job = self._job(inputs, start, end, batch_size, skip_bad)
+        with tqdm(total=len(job.inputs), unit="video", disable=not progress, file=sys.stderr) as job.progress:
+            hypos = self.generate(job, beam=beam, **gen_kwargs) if job.inputs else []
+        # the hub sorts its output by id: the translated inputs, in input order
+        for i, h in zip(sorted(job.translated), hypos):
+            r = job.results[i]
+            r.nbest = [(self.decode(x["tokens"]), float(x["score"])) for x in h[:nbest]]
+            r.translation = r.nbest[0][0]
+        return job.results
+
+    def translate(self, inputs, beam: int = 5, verbose: bool = False, **kwargs):
+        """Best translation of one input (-> str) or of a list of inputs (-> list; ``None`` for an
+        input skipped with ``skip_bad=True``). Options as :meth:`translate_full`."""
+        results = self.translate_full(inputs, beam=beam, **kwargs)
+        texts = [r.translation for r in results]
+        return texts if self._is_batch(inputs) else texts[0]
+
+    def sample(self, inputs, beam: int = 1, verbose: bool = False, **kwargs):
+        return self.translate(inputs, beam=beam, verbose=verbose, **kwargs)
+
+    def decode(self, tokens: torch.Tensor) -> str:
+        """Token ids -> text, as ``fairseq-generate``'s ``D-`` line (language tag stripped, subwords merged)."""
+        return self.task.decode_tokens(tokens)
+
+    # --------------------------------------------------------------- encode
+    @torch.no_grad()
+    def encode(self, inputs, start: Optional[float] = None, end: Optional[float] = None, batch_size: int = 8):
+        """The visual encoder's sign-wise features (temporal-module output, as ``flallm-extract-features
+        --level sign`` writes them) of one video (-> N x C float tensor) or a list (-> list)."""
+        batch_in = self._as_list(inputs)
+        job = self._job(batch_in, start, end, batch_size, skip_bad=False)
+        bad = [inp.name for inp in job.inputs if inp.is_features]
+        if bad:
+            raise BadInputError("\n".join(f"{name}: encode() takes videos or frames, not features" for name in bad))
+        visual = self.models[0].encoder.visual
+        if isinstance(visual, LightTFeatures):
+            visual = visual.encoder.visual
+        out = [None] * len(batch_in)
+        for _, indices, batch in self._batches(job):
+            net = batch["net_input"]
+            feats, n = visual(net["src_tokens"].to(self.device), net["src_lengths"].to(self.device), level="sign")
+            for b, i in enumerate(indices):
+                out[i] = feats[b, : int(n[b])].float().cpu()
+        return out if self._is_batch(inputs) else out[0]
+
+    @staticmethod
+    def _is_batch(inputs) -> bool:
+        return isinstance(inputs, (list, tuple))
+
+    @classmethod
+    def _as_list(cls, inputs) -> list:
+        return list(inputs) if cls._is_batch(inputs) else [inputs]
