@@ -14,6 +14,9 @@ PHOENIX-2014-T's average length and size) is translated:
 Random weights rarely emit ``</s>`` early, so the number of generated tokens is printed: beam search
 time grows with it (``--max-len-b`` caps it, as it would for a trained model's sentence length).
 
+On a shared CPU run it with ``OMP_NUM_THREADS=1``: OpenMP threads spinning against other processes
+slow every figure several times.
+
     python benchmarks/translate_latency.py                                   # tiny models, CPU
     python benchmarks/translate_latency.py --archs light_t,sign_mbart_large --max-len-b 30
 """

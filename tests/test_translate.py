@@ -171,6 +171,13 @@ def test_model_directory_holds_what_decoding_needs(exported, stage):
     assert config["sampling_rate"] == 0.25 and config["video_root"] == "."
     card = open(os.path.join(d, "README.md"), encoding="utf-8").read()
     assert ("sign_mbart_tiny" if stage == "stage2" else "light_t_tiny") in card and "parameters:" in card
+    # an existing directory is never overwritten
+    from argparse import Namespace
+
+    from flallm_plugin.cli.export import export
+
+    with pytest.raises(FileExistsError, match="already exists"):
+        export(Namespace(checkpoint="unused.pt", data="unused", out=d, scores=None))
 
 
 def test_bad_inputs_one_line_each(exported, tmp_path):

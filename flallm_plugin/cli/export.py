@@ -190,7 +190,7 @@ def model_card(translator, state: dict, model_args: Namespace, config: dict, arg
 
 def export(args) -> str:
     import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
-    from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint, safe_torch_load
+    from flallm_plugin.checkpoint_safety import safe_torch_load
     from flallm_plugin.data.data_cfg import SignDataConfig
     from flallm_plugin.data.manifest import write_data_config
     from flallm_plugin.hub import SignTranslator
@@ -198,10 +198,9 @@ def export(args) -> str:
     out = os.path.abspath(args.out)
     if os.path.exists(out):
         raise FileExistsError(f"{out}: already exists; remove it or choose another --out")
-    load_fairseq_checkpoint(args.checkpoint)  # a clear error for unsafe / non-fairseq files
-    state = safe_torch_load(args.checkpoint)  # the raw dict (cfg as saved), rewritten below
-    if not isinstance(state.get("cfg"), dict):
-        raise ValueError(f"{args.checkpoint}: no cfg in the checkpoint (a pre-hydra fairseq checkpoint?)")
+    state = safe_torch_load(args.checkpoint)  # weights_only; the raw dict (cfg as saved), rewritten below
+    if not isinstance(state, dict) or "model" not in state or not isinstance(state.get("cfg"), dict):
+        raise ValueError(f"{args.checkpoint}: not a fairseq checkpoint with a cfg (no 'model' or 'cfg' entry)")
     model_args = _model_args(state["cfg"], args.checkpoint)
     data_cfg = SignDataConfig(os.path.join(args.data, "config.yaml"))
     spm = (data_cfg.bpe_tokenizer or {}).get("sentencepiece_model")
