@@ -23,7 +23,7 @@ $(STAMP): $(VPY) requirements.txt requirements-extra.txt setup.py
 	touch $(STAMP)
 
 test: setup
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q -n 2 --dist loadfile tests
 
 demo: setup
 	$(VPY) examples/synthetic/run_demo.py --out-dir demo_out

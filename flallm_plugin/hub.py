@@ -27,7 +27,6 @@ output with the model's stage-1 visual encoder; width :attr:`SignTranslator.feat
 anything is translated; a bad one raises :class:`BadInputError` naming it, or, with
 ``skip_bad=True``, is reported in its :class:`Translation` and skipped.
 """
-import contextlib
 import logging
 import os
 import sys
@@ -285,26 +284,13 @@ class SignTranslator(GeneratorHubInterface):
                 if items:
                     yield features, [x.index for x in items], job.dataset.collater(items)
 
-    @contextlib.contextmanager
-    def _feature_input(self, on: bool):
-        """Feed the adapter directly: the encoder reads features at its own level (cached-feature input)."""
-        encoders = [m.encoder for m in self.models]
-        saved = [e.input_level for e in encoders]
-        if on:
-            for e in encoders:
-                e.input_level = e.feature_level
-        try:
-            yield
-        finally:
-            for e, level in zip(encoders, saved):
-                e.input_level = level
-
     def _build_batches(self, job: _Job, skip_invalid_size_inputs: bool) -> Iterator[dict]:
         """The hub's batches (``generate`` runs ``task.inference_step`` on each while we wait at ``yield``)."""
         for features, indices, batch in self._batches(job):
             t0 = time.perf_counter()
-            with self._feature_input(features):
-                yield batch
+            if features:  # cached features at the adapter's level: the encoder is told so per batch
+                batch["net_input"]["src_level"] = self.models[0].encoder.feature_level
+            yield batch
             dt = time.perf_counter() - t0
             for i in indices:
                 job.results[i].seconds += dt

@@ -90,13 +90,20 @@ class SignTransformerEncoder(TransformerEncoder):
         self.feature_level = feature_level
         self.input_level = input_level
 
-    def forward_visual(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor):
-        """Video or cached features -> (features at ``feature_level``, lengths)."""
-        if self.input_level is None:
+    def forward_visual(self, src_tokens: torch.Tensor, src_lengths: torch.Tensor, src_level: Optional[str] = None):
+        """Video or cached features -> (features at ``feature_level``, lengths).
+
+        ``src_level``: the level of a batch of cached features, when it differs from the data the
+        encoder was built for (e.g. ``.npy`` features given to a video model); ``None``: ``input_level``.
+        """
+        level = self.input_level if src_level is None else src_level
+        if src_level is not None:
+            check_input_level(level, self.feature_level)
+        if level is None:
             return self.visual(src_tokens, src_lengths, level=self.feature_level)
-        if self.input_level == self.feature_level:
+        if level == self.feature_level:
             return src_tokens.to(next(self.adapter.parameters()).dtype), src_lengths
-        return self.visual.forward_features(src_tokens, src_lengths, self.input_level, self.feature_level)
+        return self.visual.forward_features(src_tokens, src_lengths, level, self.feature_level)
 
     def forward_embedding(self, feats: torch.Tensor, padding_mask: torch.Tensor):
         """Adapter output (scaled unless ``no_scale_visual_input``) + learned positions, then
@@ -119,16 +126,20 @@ class SignTransformerEncoder(TransformerEncoder):
         src_lengths: torch.Tensor,
         return_all_hiddens: bool = False,
         token_embeddings: Optional[torch.Tensor] = None,
+        src_level: Optional[str] = None,
     ):
-        """``src_tokens``: the video (or feature) batch, named as fairseq's models and generator pass it."""
-        return self.forward_scriptable(src_tokens, src_lengths, return_all_hiddens, token_embeddings)
+        """``src_tokens``: the video (or feature) batch, named as fairseq's models and generator pass it;
+        ``src_level``: see :meth:`forward_visual` (fairseq's generator passes every ``net_input`` key)."""
+        return self.forward_scriptable(src_tokens, src_lengths, return_all_hiddens, token_embeddings, src_level)
 
-    def forward_scriptable(self, src_tokens, src_lengths, return_all_hiddens: bool = False, token_embeddings=None):
+    def forward_scriptable(
+        self, src_tokens, src_lengths, return_all_hiddens: bool = False, token_embeddings=None, src_level=None
+    ):
         if token_embeddings is not None:
             raise ValueError("SignTransformerEncoder computes its input embeddings from the video")
         if src_lengths is None:
             raise ValueError("src_lengths is required (number of frames of each video)")
-        feats, lengths = self.forward_visual(src_tokens, src_lengths)
+        feats, lengths = self.forward_visual(src_tokens, src_lengths, src_level)
         padding_mask = ~lengths_to_mask(lengths, feats.size(1))
         x, encoder_embedding = self.forward_embedding(feats, padding_mask)
         has_pads = bool(padding_mask.any())
