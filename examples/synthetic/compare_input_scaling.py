@@ -40,6 +40,7 @@ def main(argv=None):
     p.add_argument("--demo-dir", default="demo_out", help="output directory of `make demo` (uses its data/)")
     p.add_argument("--out-dir", default=None, help="default: DEMO_DIR/input_scaling")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--stage1-epochs", type=int, default=None, help="default: the demo's")
     args = p.parse_args(argv)
     data = os.path.join(args.demo_dir, "data")
     out = args.out_dir or os.path.join(args.demo_dir, "input_scaling")
@@ -48,7 +49,8 @@ def main(argv=None):
     rows = []
     for seed in args.seeds:
         for name, extra in SETTINGS.items():
-            demo = demo_parser().parse_args(["--seed", str(seed)])
+            epochs = [] if args.stage1_epochs is None else ["--stage1-epochs", str(args.stage1_epochs)]
+            demo = demo_parser().parse_args(["--seed", str(seed)] + epochs)
             ckpt = os.path.join(out, f"{name}_seed{seed}")
             t0 = time.time()
             run(stage1_command(data, ckpt, demo, train_common(demo)) + extra,
