@@ -13,9 +13,6 @@ Both go through the documented commands: (convert_hf_mbart.py ->) trim_mbart.py 
 fairseq-train --arch sign_mbart_tiny --pretrained-mbart (-> fairseq-generate), on raw video
 with a random visual encoder (--load-visual-encoder-from none).
 """
-import itertools
-import os
-import random
 import sys
 from types import SimpleNamespace
 
@@ -27,7 +24,7 @@ from flallm_plugin.checkpoint_safety import safe_torch_load
 from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS
 from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
 from flallm_plugin.scoring.generate_output import parse_generate_lines
-from flallm_plugin.synthetic import DEFAULT_SPLITS, WORDS, make_phoenix
+from flallm_plugin.synthetic import DEFAULT_SPLITS, make_phoenix, write_lm_corpus
 from helpers import USER_DIR
 from helpers import run as run_process
 from test_mbart_tools import save_random_hf_mbart
@@ -63,13 +60,7 @@ def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("mbart_release")
     raw = str(root / "raw")
     make_phoenix(raw)
-    rng = random.Random(0)
-    corpus = [" ".join(c) for n in (2, 3) for c in itertools.permutations(WORDS, n)]
-    rng.shuffle(corpus)
-    text = root / "corpus.txt"
-    text.write_text("\n".join(corpus[:200] + DEFAULT_SPLITS["train"]) + "\n", encoding="utf-8")
-    train_text = root / "train.txt"
-    train_text.write_text("\n".join(DEFAULT_SPLITS["train"]) + "\n", encoding="utf-8")
+    text, train_text = write_lm_corpus(str(root))
     mbart = root / "mbart.cc25"
     run([sys.executable, "preprocess/pretrain_tiny_mbart.py", "--text", text, "--out-dir", mbart,
          "--langs", "de_DE", "--max-update", "60"])

@@ -4,9 +4,7 @@ prep (mBART's spm + trimmed dict) -> stage 1 fairseq-train -> flallm-extract-fea
 fairseq-made tiny mBART (multilingual_denoising) -> trim_mbart -> stage 2 fairseq-train ->
 fairseq-generate --beam 5.
 """
-import itertools
 import os
-import random
 import re
 import sys
 
@@ -15,7 +13,7 @@ import torch
 
 import flallm_plugin  # noqa: F401
 from flallm_plugin.checkpoint_safety import safe_torch_load
-from flallm_plugin.synthetic import DEFAULT_SPLITS, WORDS
+from flallm_plugin.synthetic import DEFAULT_SPLITS, write_lm_corpus
 from flallm_plugin.scoring.generate_output import parse_generate_lines
 from helpers import USER_DIR, run
 
@@ -38,13 +36,7 @@ def parse_generate(out):
 def pipeline(phoenix_release, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     # the "LLM" knows the language from more text than the sign corpus holds
-    rng = random.Random(0)
-    corpus = [" ".join(c) for n in (2, 3) for c in itertools.permutations(WORDS, n)]
-    rng.shuffle(corpus)
-    text = root / "corpus.txt"
-    text.write_text("\n".join(corpus[:200] + DEFAULT_SPLITS["train"]) + "\n", encoding="utf-8")
-    train_text = root / "train.txt"
-    train_text.write_text("\n".join(DEFAULT_SPLITS["train"]) + "\n", encoding="utf-8")
+    text, train_text = write_lm_corpus(str(root))
     mbart = str(root / "mbart")
     run([sys.executable, "preprocess/pretrain_tiny_mbart.py", "--text", str(text), "--out-dir", mbart,
          "--langs", "de_DE", "--max-update", "100"])

@@ -7,6 +7,8 @@
 * :mod:`~flallm_plugin.synthetic.releases` and :mod:`~flallm_plugin.synthetic.frames`: the
   writers of those layouts, shared by both.
 """
-from flallm_plugin.synthetic.blocks import DEFAULT_SPLITS, WORDS, make_csl_daily, make_how2sign, make_phoenix  # noqa
+from flallm_plugin.synthetic.blocks import (  # noqa
+    DEFAULT_SPLITS, WORDS, make_csl_daily, make_how2sign, make_phoenix, write_lm_corpus,
+)
 from flallm_plugin.synthetic.frames import write_image_folder, write_mp4  # noqa: F401
 from flallm_plugin.synthetic.weather import generate, render_sign_sheet  # noqa: F401

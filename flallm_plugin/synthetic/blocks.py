@@ -4,6 +4,9 @@ Each word of a sentence is "signed" by a few frames of a word-specific colour an
 position; :func:`make_phoenix`, :func:`make_how2sign` and :func:`make_csl_daily`
 write them in the release layouts of :mod:`flallm_plugin.synthetic.releases`.
 """
+import itertools
+import os
+import random
 from typing import Dict, List
 
 import numpy as np
@@ -26,6 +29,22 @@ DEFAULT_SPLITS = {
     "dev": ["regen sued", "sonne nord"],
     "test": ["wind nord", "schnee sued heute"],
 }
+
+
+def write_lm_corpus(root: str, n: int = 200, seed: int = 0):
+    """Text for a tiny "LLM" of the block language, which knows more of it than the sign corpus holds:
+    ``n`` shuffled 2- and 3-word permutations of :data:`WORDS` plus the training sentences
+    (``ROOT/corpus.txt``), and the training targets alone (``ROOT/train.txt``, input of trim_mbart.py).
+    Returns the two paths."""
+    rng = random.Random(seed)
+    corpus = [" ".join(c) for k in (2, 3) for c in itertools.permutations(WORDS, k)]
+    rng.shuffle(corpus)
+    text, train_text = os.path.join(root, "corpus.txt"), os.path.join(root, "train.txt")
+    with open(text, "w", encoding="utf-8") as f:
+        f.write("\n".join(corpus[:n] + DEFAULT_SPLITS["train"]) + "\n")
+    with open(train_text, "w", encoding="utf-8") as f:
+        f.write("\n".join(DEFAULT_SPLITS["train"]) + "\n")
+    return text, train_text
 
 
 def word_frames(word: str, n: int, w: int, h: int, rng: np.random.RandomState) -> List[np.ndarray]:
