@@ -23,7 +23,7 @@ from flallm_plugin.scoring.generate_output import hypotheses_and_references, par
 from flallm_plugin.scoring.sign_eval import evaluate
 from flallm_plugin.data.sign_translation_dataset import read_manifest
 
-SETTINGS = {"sqrt_d": [], "unscaled": ["--no-scale-visual-input"]}
+SETTINGS = {"sqrt_d": ["--scale-visual-input"], "unscaled": ["--no-scale-visual-input"]}
 
 
 def run(cmd, log):

@@ -20,7 +20,12 @@ from fairseq.models.transformer import base_architecture as transformer_base_arc
 
 from flallm_plugin.models.adapter import MLPAdapter, num_params
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
-from flallm_plugin.models.visual_encoder import add_visual_args, build_visual_encoder, visual_base_architecture
+from flallm_plugin.models.visual_encoder import (
+    add_visual_args,
+    build_visual_encoder,
+    visual_base_architecture,
+    visual_input_scaling,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +139,8 @@ def light_t_base_architecture(args):
     args.activation_dropout = getattr(args, "activation_dropout", 0.0)
     args.vl_adapter_hidden_dim = getattr(args, "vl_adapter_hidden_dim", None)
     args.vl_adapter_dropout = getattr(args, "vl_adapter_dropout", 0.0)
-    # fairseq scales token embeddings by sqrt(d); Light-T does the same to its visual input
-    args.no_scale_visual_input = getattr(args, "no_scale_visual_input", False) or False
+    # adapter outputs are not scaled by sqrt(d) (GFSLT-VLP; measured better, README "Choices")
+    visual_input_scaling(args)
     visual_base_architecture(args)
     transformer_base_architecture(args)
 

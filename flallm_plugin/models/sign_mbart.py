@@ -29,7 +29,12 @@ from flallm_plugin.models.fingerprint import feature_fingerprint
 from flallm_plugin.models.light_t import LightTModel, light_t_base_architecture
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
 from flallm_plugin.models.stage1_features import LightTFeatures
-from flallm_plugin.models.visual_encoder import add_visual_args, build_visual_encoder, visual_base_architecture
+from flallm_plugin.models.visual_encoder import (
+    add_visual_args,
+    build_visual_encoder,
+    visual_base_architecture,
+    visual_input_scaling,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -316,9 +321,7 @@ def sign_mbart_large_architecture(args):
     args.llm_adapter_dropout = getattr(args, "llm_adapter_dropout", 0.0)
     args.stage1_args = getattr(args, "stage1_args", None)
     # adapter outputs are not token embeddings: no sqrt(d) scaling (as GFSLT-VLP)
-    args.no_scale_visual_input = getattr(args, "no_scale_visual_input", None)
-    if args.no_scale_visual_input is None:
-        args.no_scale_visual_input = True
+    visual_input_scaling(args)
     visual_base_architecture(args)
     mbart_large_architecture(args)
 

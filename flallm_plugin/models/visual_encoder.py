@@ -324,8 +324,12 @@ def add_visual_args(parser):
     )
     parser.add_argument(
         "--no-scale-visual-input", action="store_true", default=None,
-        help="do not multiply the adapter output by sqrt(d) before adding positions (fairseq scales token "
-        "embeddings; GFSLT-VLP does not scale its visual input). Default: scaled in light_t, not in sign_mbart",
+        help="do not multiply the adapter output by sqrt(d) before adding positions (the default: GFSLT-VLP "
+        "does not scale its visual input, and it trained better on the synthetic data, see the README)",
+    )
+    parser.add_argument(
+        "--scale-visual-input", action="store_true", default=None,
+        help="multiply the adapter output by sqrt(d), as fairseq scales token embeddings",
     )
 
 
@@ -343,6 +347,17 @@ def visual_base_architecture(args):
     # written by the sign_translation task from the data config (saved with the checkpoint)
     args.pixel_mean = getattr(args, "pixel_mean", IMAGENET_MEAN)
     args.pixel_std = getattr(args, "pixel_std", IMAGENET_STD)
+
+
+def visual_input_scaling(args):
+    """``args.no_scale_visual_input`` from the two switches (default: unscaled)."""
+    scale = bool(getattr(args, "scale_visual_input", None))
+    if scale and getattr(args, "no_scale_visual_input", None):
+        raise ValueError("--scale-visual-input and --no-scale-visual-input contradict each other")
+    if scale:
+        args.no_scale_visual_input = False
+    elif getattr(args, "no_scale_visual_input", None) is None:
+        args.no_scale_visual_input = True
 
 
 def build_visual_encoder(args) -> VisualEncoder:
