@@ -176,3 +176,19 @@ def test_flallm_help_lists_contrastive_flags():
                 "--criterion", "sign_contrastive_ce"])
     for opt in ("--contrastive-weight", "--contrastive-init-temperature", "--contrastive-visual", "--label-smoothing"):
         assert opt in proc.stdout, opt
+
+
+def test_adding_the_loss_to_a_plain_checkpoint(stage1, tmp_path):
+    """fairseq restores a criterion's parameters with the model; a checkpoint trained without the loss
+    (label_smoothed_cross_entropy: no criterion state) continues with the logit scale at its initial value."""
+    save = tmp_path / "ckpt"
+    run(["fairseq-train", stage1["data"], "--user-dir", USER_DIR, "--task", "sign_translation",
+         "--arch", "light_t_tiny", "--visual-backbone-weights", "none",
+         "--criterion", "sign_contrastive_ce", "--contrastive-weight", "0.5", "--contrastive-init-temperature", "0.1",
+         *TRAIN_OPTS, "--optimizer", "adam", "--lr", "1e-3", "--max-epoch", "1", "--disable-validation",
+         "--restore-file", stage1["ckpt"], "--reset-optimizer", "--reset-dataloader", "--reset-meters",
+         "--reset-lr-scheduler", "--save-dir", save, "--num-workers", "0", "--no-epoch-checkpoints"],
+        timeout=300, label="fairseq-train sign_contrastive_ce from a plain stage-1 checkpoint (1 epoch)")
+    assert safe_torch_load(stage1["ckpt"])["criterion"] is None
+    scale = safe_torch_load(str(save / "checkpoint_last.pt"))["criterion"]["logit_scale"].item()
+    assert 0 < abs(scale - math.log(1 / 0.1)) < 0.1  # started at log(1 / 0.1), moved by 2 Adam steps
