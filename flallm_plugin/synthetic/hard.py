@@ -40,8 +40,9 @@ counts them. The text corpus holds ``text_corpus_size`` sentences of the same gr
 signs.
 
 Deterministic given the seed (byte-identical files). The default size (2000/200/200 videos,
-56x70 frames, 50,000 text sentences) takes about 2 minutes on one CPU core (about 200,000
-frames, 0.4 ms each to draw and write); the command line is
+56x70 frames, about 183,000 frames, 50,000 text sentences) takes about 65 s of CPU time on one
+core (measured: 130 s wall on a shared 2-core machine; drawing and writing a frame costs about
+0.35 ms); the command line is
 ``examples/synthetic/generate_dataset.py --preset hard``.
 """
 import csv

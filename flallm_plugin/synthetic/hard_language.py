@@ -247,7 +247,8 @@ IX, NEG, QUESTION = "IX", "NICHT", "FRAGE"
 SIGN_VOCABULARY: Tuple[str, ...] = tuple(
     list(TIMES) + list(PRONOUNS) + list(NOUNS) + list(ADJECTIVES) + list(VERBS) + list(MODALS) + list(NUMBERS)
     + list(ADVERBS) + [IX, NEG, QUESTION])
-assert len(set(SIGN_VOCABULARY)) == len(SIGN_VOCABULARY), "a sign name is used twice"
+if len(set(SIGN_VOCABULARY)) != len(SIGN_VOCABULARY):
+    raise ValueError("hard_language.py: a sign name is used twice in the lexicon")
 MODIFIERS = tuple(s for s, n in NOUNS.items() if n.compound)
 
 # --------------------------------------------------------------------------- morphology
