@@ -2,6 +2,9 @@
 
 * :mod:`~flallm_plugin.synthetic.weather`: the demo's procedural signers and weather-forecast
   language in the PHOENIX-2014-T layout (:func:`generate`);
+* :mod:`~flallm_plugin.synthetic.hard`: the hard preset (321 signs, a German-like grammar with
+  thousands of word types, co-articulation, 9 signers), PHOENIX-2014-T or How2Sign layout
+  (:func:`generate_hard`; its language: :mod:`~flallm_plugin.synthetic.hard_language`);
 * :mod:`~flallm_plugin.synthetic.blocks`: coloured-block sentences that tiny models overfit,
   in the PHOENIX-2014-T, How2Sign and CSL-Daily layouts (:func:`make_phoenix` ...);
 * :mod:`~flallm_plugin.synthetic.releases` and :mod:`~flallm_plugin.synthetic.frames`: the
@@ -12,3 +15,4 @@ from flallm_plugin.synthetic.blocks import (  # noqa
 )
 from flallm_plugin.synthetic.frames import write_image_folder, write_mp4  # noqa: F401
 from flallm_plugin.synthetic.weather import generate, render_sign_sheet  # noqa: F401
+from flallm_plugin.synthetic.hard import generate_hard  # noqa: F401

@@ -377,11 +377,19 @@ class _Painter:
         cv2.fillPoly(img, [self.px(pts)], bgr, cv2.LINE_AA, _SHIFT)
 
     def body(self, img, signer: Signer):
+        self.torso(img, signer)
+        self.head(img, signer)
+
+    def torso(self, img, signer: Signer):
+        """Torso and neck."""
         self.fill(img, TORSO, signer.clothing)
-        cx, cy, ax, ay = HEAD
         self.fill(img, [(-9, -20), (9, -20), (10, 2), (-10, 2)], signer.skin)  # neck
-        self.fill(img, _ellipse_pts(cx, cy - 3, ax + 2, ay, n=20, a0=math.pi, a1=2 * math.pi), signer.hair)
-        self.fill(img, _ellipse_pts(cx, cy + 2, ax, ay - 3), signer.skin)
+
+    def head(self, img, signer: Signer, dx: float = 0.0, dy: float = 0.0):
+        """Hair and face, moved by (dx, dy) body units (nods and head shakes)."""
+        cx, cy, ax, ay = HEAD
+        self.fill(img, _ellipse_pts(cx + dx, cy - 3 + dy, ax + 2, ay, n=20, a0=math.pi, a1=2 * math.pi), signer.hair)
+        self.fill(img, _ellipse_pts(cx + dx, cy + 2 + dy, ax, ay - 3), signer.skin)
 
     def arm(self, img, hand: HandState, side: float, bgr):
         sh = self.px([(side * SHOULDER[0], SHOULDER[1])])[0]
