@@ -13,7 +13,7 @@ setup(
     install_requires=[
         # torch/torchvision/ve-fairseq are installed by the Makefile (see requirements.txt)
         "sentencepiece",
-        "opencv-python-headless",
+        "opencv-python-headless>=4.10",  # cv2.IMREAD_COLOR_RGB
         "pyyaml",
         "sacrebleu>=2.0",
         "tqdm",

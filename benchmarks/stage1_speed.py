@@ -67,13 +67,22 @@ def parse_args(argv=None):
     return args
 
 
-def build(args, data_dir):
+def write_model_data_dir(data_dir, size):
+    """What building the model reads of a data directory: config.yaml (frame size) and a |V|-type dict.txt."""
+    with open(os.path.join(data_dir, "config.yaml"), "w") as f:
+        f.write(f"vocab_filename: dict.txt\nresize: {size}\ncrop: {size}\n")
+    with open(os.path.join(data_dir, "dict.txt"), "w") as f:
+        f.writelines(f"tok{i} 1\n" for i in range(VOCAB - 4))
+
+
+def build(args, data_dir, extra=()):
+    """Task, model and criterion as fairseq-train builds them; ``extra``: more command-line options."""
     parser = options.get_training_parser()
     fs_args = options.parse_args_and_arch(parser, [
         data_dir, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", args.arch,
         "--visual-backbone-weights", "none", "--criterion", "label_smoothed_cross_entropy",
         "--label-smoothing", "0.1", "--seed", str(args.seed),
-    ] + (["--cpu"] if args.device == "cpu" else []))
+    ] + (["--cpu"] if args.device == "cpu" else []) + list(extra))
     cfg = convert_namespace_to_omegaconf(fs_args)
     task = tasks.setup_task(cfg.task)
     torch.manual_seed(args.seed)
@@ -165,10 +174,7 @@ def main(argv=None):
     device = torch.device(args.device)
     rates = [float(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as data_dir:
-        with open(os.path.join(data_dir, "config.yaml"), "w") as f:
-            f.write(f"vocab_filename: dict.txt\nresize: {args.size}\ncrop: {args.size}\n")
-        with open(os.path.join(data_dir, "dict.txt"), "w") as f:
-            f.writelines(f"tok{i} 1\n" for i in range(VOCAB - 4))
+        write_model_data_dir(data_dir, args.size)
         task, model, criterion = build(args, data_dir)
     model.to(device)
     init_state = copy.deepcopy(model.state_dict())

@@ -11,6 +11,7 @@ file or, for cached features, a ``.npy`` array (frames x dim). Items are uint8 v
 frames so that ``--max-tokens`` is a frame budget.
 """
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -41,6 +42,15 @@ class SignTranslationDatasetItem(object):
     index: int
     source: torch.Tensor  # uint8 T x H x W x 3, or float T x C
     target: Optional[torch.Tensor] = None
+
+
+def new_batch_tensor(like: torch.Tensor, shape) -> torch.Tensor:
+    """An uninitialised tensor of ``like``'s dtype; in a data-loader worker, in shared memory, so
+    that passing the batch to the main process does not copy it there (as torch's default_collate)."""
+    if torch.utils.data.get_worker_info() is None:
+        return like.new_empty(shape)
+    storage = like._typed_storage()._new_shared(math.prod(shape), device=like.device)
+    return like.new(storage).resize_(shape)
 
 
 def read_manifest(path: str) -> List[Dict[str, str]]:
@@ -168,9 +178,11 @@ class SignTranslationDataset(FairseqDataset):
         indices = torch.tensor([x.index for x in samples], dtype=torch.long)
         lengths = torch.tensor([x.source.size(0) for x in samples], dtype=torch.long)
         first = samples[0].source
-        src = first.new_zeros((len(samples), int(lengths.max())) + tuple(first.shape[1:]))
+        src = new_batch_tensor(first, (len(samples), int(lengths.max())) + tuple(first.shape[1:]))
         for i, x in enumerate(samples):
-            src[i, : x.source.size(0)] = x.source
+            n = x.source.size(0)
+            src[i, :n] = x.source
+            src[i, n:] = 0  # padding: each element is written once
         net_input = {"src_tokens": src, "src_lengths": lengths}
         target, ntokens = None, 0
         if self.tgt_tokens is not None:

@@ -55,14 +55,15 @@ class ClipTransform(object):
         x0, y0, m = self._affine(rng)
         r, c = self.resize, self.crop
         out = np.empty((len(frames), c, c, 3), dtype=np.uint8)
+        resized = np.empty((r, r, 3), dtype=np.uint8)  # OpenCV writes into these: no copy per frame
         for i, f in enumerate(frames):
             if f.shape[0] != r or f.shape[1] != r:
                 shrink = f.shape[0] * f.shape[1] > r * r
-                f = cv2.resize(f, (r, r), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+                f = cv2.resize(f, (r, r), dst=resized, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
             if m is None:
                 out[i] = f[y0 : y0 + c, x0 : x0 + c]
             else:
-                out[i] = cv2.warpAffine(
-                    f, m, (c, c), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+                cv2.warpAffine(
+                    f, m, (c, c), dst=out[i], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
                 )
         return out

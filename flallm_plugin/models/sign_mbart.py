@@ -124,6 +124,7 @@ class SignMBARTModel(BARTModel):
         a1 = argparse.Namespace(**vars(args.stage1_args))
         light_t_base_architecture(a1)
         a1.input_type, a1.input_feature_level = "video", None  # the stage-1 encoder always reads video
+        a1.checkpoint_backbone_activations = False  # a stage-1 training option; frozen here
         return LightTFeatures(LightTModel.build_encoder(a1, tgt_dict))
 
     @classmethod
@@ -157,6 +158,13 @@ class SignMBARTModel(BARTModel):
     def build_model(cls, args, task):
         sign_mbart_base_architecture(args)
         cls.check_trainable_parts(args)
+        if args.checkpoint_backbone_activations and args.freeze_visual != "none":
+            where = "the data holds cached features and " if args.input_type == "features" else ""
+            raise ValueError(
+                f"--checkpoint-backbone-activations cannot take effect: {where}the ResNet-18 is frozen "
+                f"(--freeze-visual {args.freeze_visual}), so it keeps no activations to recompute; drop the flag "
+                "(or train the backbone on video data with --freeze-visual none)"
+            )
         tgt_dict = task.target_dictionary
         cls.read_stage1_args(args)
         embed_tokens = cls.build_embedding(args, tgt_dict, args.encoder_embed_dim)

@@ -5,12 +5,17 @@
   dtype; frames are fed channels-last.
 * Only real frames reach the CNN: the batch is packed to ``sum(lengths)`` frames,
   the CNN runs once on all of them and the features are scattered back.
+* ``checkpoint_backbone`` (``--checkpoint-backbone-activations``): in training, the CNN keeps
+  only the inputs of its five stages (stem, layer1..4) and recomputes each stage in the
+  backward pass (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant); the recomputation
+  leaves the BatchNorm running statistics alone, so they are updated once per step, as without it.
 * The local temporal module (paper: Conv1D + BatchNorm + ReLU, kernel 3, stride 1)
   is a small spec language: ``K3`` = conv(3) + BN + ReLU, ``P2`` = max-pool(2);
   GFSLT-VLP's variant is ``K5,P2,K5,P2`` with ``valid`` padding. Padded positions are
   zeroed before each conv and excluded from BatchNorm statistics, so a sample gives
   the same features alone or in a batch.
 """
+import contextlib
 import logging
 import os
 from typing import Dict, List, Optional, Tuple
@@ -18,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet18
 
 from flallm_plugin.checkpoint_safety import safe_torch_load
@@ -92,6 +98,42 @@ def load_resnet18_weights(net: nn.Module, spec: Optional[str]) -> Optional[str]:
         )
     logger.info(f"ResNet-18 weights loaded from {path}")
     return path
+
+
+class BatchNormStatsFrozen(object):
+    """Context in which the training BatchNorm layers of ``module`` leave their running statistics
+    and ``num_batches_tracked`` as they are: activation checkpointing recomputes a training forward
+    in the backward pass, which must not update them a second time. Each layer still normalises
+    with batch statistics and saves the same tensors for backward (the checkpoint checks that);
+    its update factor is 0 (``r * 1 + mean * 0`` leaves ``r`` bit for bit) and its counter is
+    put back on exit."""
+
+    def __init__(self, module: nn.Module):
+        self.norms = [
+            m for m in module.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats
+        ]
+        self.saved = []
+
+    def __enter__(self):
+        self.saved = [(m.momentum, m.num_batches_tracked.clone()) for m in self.norms]
+        for m in self.norms:
+            m.momentum = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        for m, (momentum, count) in zip(self.norms, self.saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
+        return False
+
+
+def checkpointed(fn, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` keeping only ``x`` for backward, where ``fn`` runs ``module`` (recomputed then,
+    with its BatchNorm running statistics frozen: :class:`BatchNormStatsFrozen`)."""
+    return checkpoint(
+        fn, x, use_reentrant=False, context_fn=lambda: (contextlib.nullcontext(), BatchNormStatsFrozen(module))
+    )
 
 
 class _Masked(object):
@@ -211,6 +253,7 @@ class VisualEncoder(nn.Module):
         std=(0.229, 0.224, 0.225),
         channels_last: bool = True,
         max_frames_per_chunk: int = 0,
+        checkpoint_backbone: bool = False,
     ):
         super().__init__()
         self.backbone = build_resnet18()
@@ -222,6 +265,7 @@ class VisualEncoder(nn.Module):
         self.register_buffer("pixel_shift", -mean_t / std_t, persistent=False)
         self.channels_last = channels_last
         self.max_frames_per_chunk = max_frames_per_chunk
+        self.checkpoint_backbone = checkpoint_backbone
         self.frozen = False
         self.frames_processed = 0  # frames seen by the CNN (diagnostics and tests)
 
@@ -265,6 +309,21 @@ class VisualEncoder(nn.Module):
             x = x.contiguous()
         return torch.addcmul(self.pixel_shift, x, self.pixel_scale)
 
+    def run_backbone(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 3 x H x W normalised frames -> N x 512; with ``checkpoint_backbone``, while the CNN
+        trains, each stage (stem, layer1..4) is checkpointed (torchvision ResNet's own order)."""
+        b = self.backbone
+        if not (self.checkpoint_backbone and b.training and torch.is_grad_enabled()):
+            return b(x)
+
+        def stem(y):
+            return b.maxpool(b.relu(b.bn1(b.conv1(y))))
+
+        x = checkpointed(stem, b, x)
+        for layer in (b.layer1, b.layer2, b.layer3, b.layer4):
+            x = checkpointed(layer, layer, x)
+        return b.fc(torch.flatten(b.avgpool(x), 1))
+
     def forward_backbone(self, src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """B x T x H x W x 3 uint8 -> B x T x 512, zeros on padding; padding never hits the CNN."""
         B, T = src.shape[:2]
@@ -272,7 +331,7 @@ class VisualEncoder(nn.Module):
         frames = src[mask]  # sum(lengths) x H x W x 3
         self.frames_processed += frames.size(0)
         chunk = self.max_frames_per_chunk or frames.size(0)
-        feats = torch.cat([self.backbone(self.normalize(f)) for f in frames.split(chunk)], dim=0)
+        feats = torch.cat([self.run_backbone(self.normalize(f)) for f in frames.split(chunk)], dim=0)
         out = feats.new_zeros(B, T, feats.size(-1))
         out[mask] = feats
         return out
@@ -320,7 +379,14 @@ def add_visual_args(parser):
     )
     parser.add_argument(
         "--max-frames-per-chunk", type=int, metavar="N",
-        help="run the CNN on at most N frames at a time (bounds activation memory at inference; 0 = all)",
+        help="run the CNN on at most N frames at a time (bounds activation memory at inference, and in "
+        "training with --checkpoint-backbone-activations; 0 = all)",
+    )
+    parser.add_argument(
+        "--checkpoint-backbone-activations", action="store_true", default=None,
+        help="in training, keep only the inputs of the ResNet-18's five stages and recompute each stage in "
+        "the backward pass (less activation memory per frame for about one more CNN forward; BatchNorm "
+        "statistics are updated once per step as without it). Needs a trained backbone: refused where it is frozen",
     )
     parser.add_argument(
         "--no-scale-visual-input", action="store_true", default=None,
@@ -341,6 +407,7 @@ def visual_base_architecture(args):
     args.temporal_padding = getattr(args, "temporal_padding", "same")
     args.no_channels_last = getattr(args, "no_channels_last", False) or False
     args.max_frames_per_chunk = getattr(args, "max_frames_per_chunk", 0)
+    args.checkpoint_backbone_activations = getattr(args, "checkpoint_backbone_activations", False) or False
     # what the data holds, written by the sign_translation task (video, or features at a level)
     args.input_type = getattr(args, "input_type", "video")
     args.input_feature_level = getattr(args, "input_feature_level", None)
@@ -371,5 +438,6 @@ def build_visual_encoder(args) -> VisualEncoder:
         std=args.pixel_std,
         channels_last=not args.no_channels_last,
         max_frames_per_chunk=args.max_frames_per_chunk,
+        checkpoint_backbone=args.checkpoint_backbone_activations,
     )
 
