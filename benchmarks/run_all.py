@@ -40,7 +40,6 @@ import tempfile
 import time
 from argparse import Namespace
 
-import numpy as np
 import torch
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -204,7 +203,6 @@ def stage1(args, device, tmp):
         rows.append({"rate": rate, "frames": frames, "s_per_update": sec, "cnn_frames_per_s": frames / sec,
                      "peak_mib_per_frame": peak / frames / 2**20 if peak else None})
         print(f"  stage 1 at {rate:.1%}: {sec:.3f} s/update, {frames} CNN frames", flush=True)
-    del model, optimizer
     return {"arch": s["s1_arch"], "size": s["s1_size"], "batch": s["s1_batch"], "rows": rows}
 
 
@@ -259,9 +257,7 @@ def stage2(args, device, tmp):
         rows.append({"input": name, "s_per_update": sec,
                      "input_mb": src.numel() * src.element_size() / 2**20})
         print(f"  stage 2 on {name}: {sec:.3f} s/update", flush=True)
-        del optimizer
     trainable = sum(q.numel() for q in model.parameters() if q.requires_grad)
-    del model, feat_model
     return {"arch": s["s2_arch"], "size": s["s2_size"], "batch": B, "frames": n, "trainable": trainable, "rows": rows}
 
 
@@ -288,7 +284,6 @@ def extraction(args, device, tmp, matmul_tflops):
     sec = timed(forward, device, repeat=s["ext_repeat"])
     rate = flops / sec
     print(f"  extraction: {n / sec:.1f} frames/s, {rate / 1e12:.3f} TFLOP/s", flush=True)
-    del model
     return {"size": s["ext_size"], "frames": n, "frames_per_s": n / sec, "gflop_per_frame": flops / n / 1e9,
             "tflops": rate / 1e12, "fraction_of_matmul": rate / 1e12 / matmul_tflops}
 
@@ -342,7 +337,8 @@ def decoding(args, device, tmp):
                 def step():
                     calls[0] += 1
                     hypos = task.inference_step(generator, [model], sample)
-                    assert all(len(h[0]["tokens"]) == args.decode_len + 1 for h in hypos), "fixed length expected"
+                    if any(len(h[0]["tokens"]) != args.decode_len + 1 for h in hypos):
+                        raise RuntimeError(f"expected {args.decode_len} tokens + </s> per sentence")
 
                 sec = timed(step, device, repeat=2 if device.type == "cpu" else 5)
                 runs = (visual.frames_processed - f0) / (calls[0] * bsz * n)
@@ -350,8 +346,7 @@ def decoding(args, device, tmp):
                              "visual_runs_per_sentence": runs})
                 print(f"  {stage} {arch} beam {beam} batch {bsz}: {bsz / sec:.2f} sentences/s, visual encoder "
                       f"ran {runs:.2f} times per sentence", flush=True)
-        del model
-    return {"size": s["dec_size"], "frames": n, "tokens": args.decode_len, "rows": rows}
+        return {"size": s["dec_size"], "frames": n, "tokens": args.decode_len, "rows": rows}
 
 
 # ------------------------------------------------------------------ report
