@@ -164,6 +164,7 @@ class SignMBARTModel(BARTModel):
         decoder = cls.build_decoder(args, tgt_dict, embed_tokens)
         model = cls(args, encoder, decoder)
         model.reset_adapter()
+        model.tag_visual_group()
         model.encoder.visual.freeze(args.freeze_visual)
         logger.info(model.param_summary())
         return model
@@ -178,6 +179,14 @@ class SignMBARTModel(BARTModel):
                 m.reset_parameters()
         for p in self.encoder.adapter.parameters():
             p.param_group = "adapter"
+
+    def tag_visual_group(self):
+        """The visual encoder's parameters form the ``visual`` group of ``--optimizer param_group_adam``:
+        where they are trained (``--freeze-visual backbone`` / ``none``, e.g. joint training),
+        ``--group-lr '{"adapter": 1e-3, "visual": 1e-4}'`` gives them their own peak learning rate instead of
+        mBART's. Frozen parameters never reach the optimizer."""
+        for p in self.encoder.visual.parameters():
+            p.param_group = "visual"
 
     # ----------------------------------------------------------- loading
     def load_pretrained_components(self):
