@@ -280,7 +280,10 @@ class SignMBARTModel(BARTModel):
                 f"--encoder-normalize-before/--decoder-normalize-before, --layernorm-embedding): missing {missing[:8]}, "
                 f"unexpected {unexpected[:8]}, shape mismatches {shapes[:8]}"
             )
-        self.load_state_dict(pretrained, strict=False)
+        # fairseq's own loading (not this class's, which checks cached features against the visual encoder:
+        # fairseq's upgrade adds the stage-1 Light-T encoder's version key, and the visual encoder is only
+        # loaded next; load_pretrained_components checks the features once everything is in place)
+        super().load_state_dict(pretrained, strict=False)
         logger.info(f"loaded pretrained mBART ({len(pretrained)} tensors) from {path}")
 
     # ----------------------------------------------------------- diagnostics
