@@ -55,6 +55,12 @@ def state(path):
     return safe_torch_load(path)
 
 
+def model_cfg(ckpt):
+    """The model args fairseq saved (a Namespace for these legacy-args models, else a dict)."""
+    cfg = ckpt["cfg"]["model"]
+    return cfg if isinstance(cfg, dict) else vars(cfg)
+
+
 def params(model_state, prefix=""):
     """Parameters under ``prefix`` (BatchNorm statistics and version buffers left out)."""
     return {k: v for k, v in model_state.items() if k.startswith(prefix) and not k.endswith(BUFFERS)}
@@ -116,7 +122,7 @@ def test_rows_train_what_they_say(experiment):
     assert trained["no_visual_init"] == trained["factorized"]
     # T9 on video: what is frozen equals stage 1, what is trained moved
     for name in ("freeze_backbone_temporal", "freeze_backbone", "freeze_none"):
-        assert state(rows[name]["checkpoint"])["cfg"]["model"]["input_type"] == "video"
+        assert model_cfg(state(rows[name]["checkpoint"]))["input_type"] == "video"
         assert rows[name]["stage1_checkpoint"] == rows["factorized"]["stage1_checkpoint"]
     backbone = lambda m: strip(m, "encoder.visual.backbone.")  # noqa: E731
     temporal = lambda m: strip(params(m, "encoder.visual.temporal."), "encoder.visual.temporal.")  # noqa: E731
@@ -138,12 +144,12 @@ def test_rows_train_what_they_say(experiment):
         assert stage1[name]["cfg"]["task"]["sampling_rate"] == rate
     assert rows["sampling_25"]["checkpoint"] == rows["factorized"]["checkpoint"]
     # T7: Light-T sizes (layers as the real sizes; --quick divides the widths by 8)
-    sizes = {name: (stage1[name]["cfg"]["model"]["encoder_layers"], stage1[name]["cfg"]["model"]["encoder_embed_dim"])
+    sizes = {name: (model_cfg(stage1[name])["encoder_layers"], model_cfg(stage1[name])["encoder_embed_dim"])
              for name in ("light_t_tiny", "light_t_small", "light_t_base", "light_t_large")}
     assert sizes == {"light_t_tiny": (1, 32), "light_t_small": (2, 64), "light_t_base": (3, 64), "light_t_large": (4, 128)}
     # T8: the adapter reads features at its level, extracted from the same stage 1
     for level in ("sign", "frame", "light_t"):
-        cfg = state(rows[f"adapter_{level}"]["checkpoint"])["cfg"]["model"]
+        cfg = model_cfg(state(rows[f"adapter_{level}"]["checkpoint"]))
         assert (cfg["adapter_input"], cfg["input_type"], cfg["input_feature_level"]) == (level, "features", level)
     # the diagnostic and the extra-argument rows
     assert stage1["text_only"]["cfg"]["task"]["blank_video"] is True
@@ -166,3 +172,36 @@ def test_rerun_trains_nothing_and_redoes_an_interrupted_step(experiment):
     with open(out / "results.json", encoding="utf-8") as f:
         redone = {r["row"]: r["seeds"][0] for r in json.load(f)["rows"]}
     assert redone["stage1_only"]["bleu4"] == experiment["rows"]["stage1_only"]["bleu4"]
+
+
+def test_row_selection_refuses_what_cannot_take_effect():
+    from flallm_plugin.experiment.rows import select_rows
+
+    assert "contrastive" not in [r.name for r in select_rows(None, have_mbart=True, have_contrastive=False)]
+    assert not [r for r in select_rows(None, have_mbart=False, have_contrastive=True) if r.table == "T10"]
+    assert [r.name for r in select_rows("joint,factorized,joint", True, False)] == ["joint", "factorized"]
+    with pytest.raises(ValueError, match="unknown row.*nope"):
+        select_rows("factorized,nope", True, False)
+    with pytest.raises(ValueError, match="mbart_random --mbart none"):
+        select_rows("mbart_random", have_mbart=False, have_contrastive=False)
+    with pytest.raises(ValueError, match="contrastive needs --contrastive-args"):
+        select_rows("contrastive", have_mbart=True, have_contrastive=False)
+
+
+def test_blank_video_gives_black_clips_of_the_same_shape(experiment):
+    from flallm_plugin.data.data_cfg import SignDataConfig
+    from flallm_plugin.data.errors import SignDataError
+    from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+
+    def dataset(data, blank):
+        cfg = SignDataConfig(os.path.join(data, "config.yaml"))
+        return SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
+                                                      sampling_rate=None, augment=False, seed=1, blank_video=blank)
+
+    data = experiment["root"] / "data"
+    real, blank = dataset(data, False)[0].source, dataset(data, True)[0].source
+    assert real.shape == blank.shape and real.any() and not blank.any()
+    feats = os.path.join(os.path.dirname(experiment["rows"]["factorized"]["checkpoint"]), "..")
+    feats = [os.path.join(feats, d, "features") for d in os.listdir(feats) if d.startswith("features-")][0]
+    with pytest.raises(SignDataError, match="--blank-video needs video input"):
+        dataset(feats, True)

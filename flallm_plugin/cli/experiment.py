@@ -262,7 +262,7 @@ class Experiment(object):
     def run(self) -> List[Dict]:
         a = self.args
         meta = {"data": self.data, "mbart": self.mbart, "seeds": a.seeds, "quick": a.quick,
-                "sampling_rate": self.sampling_rate, "command": sys.argv if a.command is None else a.command}
+                "sampling_rate": self.sampling_rate, "command": getattr(a, "command", None) or sys.argv}
         per_seed: Dict[str, List[Dict]] = {}
         title = f"flallm-experiment: {os.path.basename(self.data)}, test split, beam {a.beam}, {a.seeds} seed(s)"
         for row in self.rows:
