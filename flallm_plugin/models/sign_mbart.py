@@ -268,8 +268,13 @@ class SignMBARTModel(BARTModel):
                 f"{path}: embeddings have {rows.size(0):,} rows but the target dictionary has {n_dict:,} entries; "
                 "use the dict.txt written with this checkpoint (preprocess/trim_mbart.py writes both)"
             )
-        self.upgrade_state_dict(pretrained)
         own = self.state_dict()
+        # fairseq's upgrade treats an encoder without a version key as an old one and removes its final layer
+        # norm: the stage-1 Light-T encoder inside the model (--adapter-input light_t) is not in the mBART file
+        for k, v in own.items():
+            if k.startswith("encoder.visual.") and k.endswith(".version"):
+                pretrained.setdefault(k, v)
+        self.upgrade_state_dict(pretrained)
         ours_only = ("encoder.visual.", "encoder.adapter.")
         missing = sorted(k for k in own if k not in pretrained and not k.startswith(ours_only))
         unexpected = sorted(k for k in pretrained if k not in own)
