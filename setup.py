@@ -29,6 +29,7 @@ setup(
             "flallm-help = flallm_plugin.cli.help:cli_main",
             "flallm-export = flallm_plugin.cli.export:cli_main",
             "flallm-translate = flallm_plugin.cli.translate:cli_main",
+            "flallm-experiment = flallm_plugin.cli.experiment:cli_main",
         ],
     },
 )

@@ -80,6 +80,7 @@ class SignTranslationDataset(FairseqDataset):
         lines: Optional[List[int]] = None,
         tgt_lang_tag: Optional[str] = None,
         shuffle: bool = True,
+        blank_video: bool = False,
     ):
         self.split, self.is_train_split = split, is_train_split
         self.cfg = cfg
@@ -98,6 +99,9 @@ class SignTranslationDataset(FairseqDataset):
         self.manifest = manifest or split
         self.lines = lines or list(range(2, self.n_samples + 2))
         self.features = cfg.input_type == "features"
+        if blank_video and self.features:
+            raise SignDataError(f"{cfg.path}: --blank-video needs video input, these are cached features")
+        self.blank_video = blank_video
         self.stride = cfg.sampling_stride(sampling_rate)
         self.transform = ClipTransform(
             cfg.resize, cfg.crop, train=is_train_split, augmentation=dict(cfg.augmentation, enabled=augment and cfg.augmentation["enabled"])
@@ -159,7 +163,10 @@ class SignTranslationDataset(FairseqDataset):
             phase = rng.randint(0, self.stride) if self.is_train_split else 0
             idx = sample_indices(int(self.n_frames[index]), self.stride, phase)
             frames = read_frames(path, idx, self.starts[index], self.ends[index])
-            return torch.from_numpy(self.transform(frames, rng))
+            clip = self.transform(frames, rng)
+            if self.blank_video:  # the diagnostic "text only" input: black frames of the clip's shape
+                clip = np.zeros_like(clip)
+            return torch.from_numpy(clip)
         except SignDataError as e:
             raise SignDataError(f"{self.where(index)}: {e}") from e
 
@@ -252,6 +259,7 @@ class SignTranslationDatasetCreator(object):
         seed: int,
         tgt_lang_tag: Optional[str] = None,
         check_files: bool = True,
+        blank_video: bool = False,
     ) -> SignTranslationDataset:
         manifest = os.path.join(root, f"{split}.tsv")
         rows = read_manifest(manifest)
@@ -314,6 +322,7 @@ class SignTranslationDatasetCreator(object):
                 lines=lines,
                 tgt_lang_tag=tgt_lang_tag,
                 shuffle=is_train_split,
+                blank_video=blank_video,
             )
         except SignDataError as e:
             raise SignDataError(f"{manifest}: {e}") from e

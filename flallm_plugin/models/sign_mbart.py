@@ -172,6 +172,7 @@ class SignMBARTModel(BARTModel):
         decoder = cls.build_decoder(args, tgt_dict, embed_tokens)
         model = cls(args, encoder, decoder)
         model.reset_adapter()
+        model.tag_visual_group()
         model.encoder.visual.freeze(args.freeze_visual)
         logger.info(model.param_summary())
         return model
@@ -186,6 +187,14 @@ class SignMBARTModel(BARTModel):
                 m.reset_parameters()
         for p in self.encoder.adapter.parameters():
             p.param_group = "adapter"
+
+    def tag_visual_group(self):
+        """The visual encoder's parameters form the ``visual`` group of ``--optimizer param_group_adam``:
+        where they are trained (``--freeze-visual backbone`` / ``none``, e.g. joint training),
+        ``--group-lr '{"adapter": 1e-3, "visual": 1e-4}'`` gives them their own peak learning rate instead of
+        mBART's. Frozen parameters never reach the optimizer."""
+        for p in self.encoder.visual.parameters():
+            p.param_group = "visual"
 
     # ----------------------------------------------------------- loading
     def load_pretrained_components(self):
@@ -267,8 +276,13 @@ class SignMBARTModel(BARTModel):
                 f"{path}: embeddings have {rows.size(0):,} rows but the target dictionary has {n_dict:,} entries; "
                 "use the dict.txt written with this checkpoint (preprocess/trim_mbart.py writes both)"
             )
-        self.upgrade_state_dict(pretrained)
         own = self.state_dict()
+        # fairseq's upgrade treats an encoder without a version key as an old one and removes its final layer
+        # norm: the stage-1 Light-T encoder inside the model (--adapter-input light_t) is not in the mBART file
+        for k, v in own.items():
+            if k.startswith("encoder.visual.") and k.endswith(".version"):
+                pretrained.setdefault(k, v)
+        self.upgrade_state_dict(pretrained)
         ours_only = ("encoder.visual.", "encoder.adapter.")
         missing = sorted(k for k in own if k not in pretrained and not k.startswith(ours_only))
         unexpected = sorted(k for k in pretrained if k not in own)
@@ -279,7 +293,10 @@ class SignMBARTModel(BARTModel):
                 f"--encoder-normalize-before/--decoder-normalize-before, --layernorm-embedding): missing {missing[:8]}, "
                 f"unexpected {unexpected[:8]}, shape mismatches {shapes[:8]}"
             )
-        self.load_state_dict(pretrained, strict=False)
+        # fairseq's own loading (not this class's, which checks cached features against the visual encoder:
+        # fairseq's upgrade adds the stage-1 Light-T encoder's version key, and the visual encoder is only
+        # loaded next; load_pretrained_components checks the features once everything is in place)
+        super().load_state_dict(pretrained, strict=False)
         logger.info(f"loaded pretrained mBART ({len(pretrained)} tensors) from {path}")
 
     # ----------------------------------------------------------- diagnostics

@@ -80,6 +80,12 @@ class SignTranslationConfig(FairseqDataclass):
                   "new batch compositions every epoch, exact resume mid-epoch); as in fairseq's audio tasks, "
                   "passing the flag turns it off (the first epoch's batches for all epochs)"},
     )
+    blank_video: bool = field(
+        default=False,
+        metadata={"help": "diagnostic baseline: every frame is replaced by a black one (same clip shape), so the "
+                  "model sees no visual information and learns from the targets alone (flallm-experiment's "
+                  "text_only row); pass it to fairseq-generate too. Video input only"},
+    )
     sync_bn: bool = field(
         default=False,
         metadata={"help": "SyncBatchNorm in the CNN and the temporal module: BatchNorm statistics over the "
@@ -179,6 +185,7 @@ class SignTranslationTask(FairseqTask):
             augment=not self.cfg.no_augment,
             seed=self.cfg.seed,
             tgt_lang_tag=self.lang_tag,
+            blank_video=self.cfg.blank_video,
         )
 
     def get_batch_iterator(self, dataset, **kwargs):

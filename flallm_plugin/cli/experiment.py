@@ -1,0 +1,290 @@
+#!/usr/bin/env python
+"""flallm-experiment: the paper's ablation tables with one command, mean ± std over seeds.
+
+Given a prepared video data directory (``preprocess/prep_*.py`` output), a trimmed mBART
+(``preprocess/trim_mbart.py`` output, or ``none``) and a list of rows, it trains and decodes every
+row with fairseq's CLIs (``fairseq-train``, ``flallm-extract-features``, ``fairseq-generate --beam 5
+--scoring sign_eval``), scores the test split against the manifest's original references and writes
+``OUT/results.{md,csv,json}``::
+
+    flallm-experiment --data DATA --mbart mbart.trimmed/model.pt --out-dir exp --seeds 3
+    flallm-experiment ... --rows factorized,joint,stage1_only          # a few rows
+    flallm-experiment ... --quick                                      # tiny epochs: tests the machinery
+
+Rows (``--rows``, default all): factorized (the reference), joint (T4), no_visual_init and
+stage1_only (T5), sampling_100/50/25/12.5 (T6), light_t_tiny/small/base/large (T7),
+adapter_sign/frame/light_t (T8), freeze_backbone_temporal/backbone/none (T9, on video),
+mbart_pretrained/mbart_random (T10), text_only (stage 1 on black frames: a diagnostic baseline),
+contrastive (factorized with ``--contrastive-args`` added to stage 1; only with that option).
+
+Shared work is done once: every step is keyed by what it computes (``OUT/steps/<kind>-<hash>/``, with
+``done.json`` written last), so one stage 1 feeds every stage-2 row built on it, one feature cache
+serves each (stage 1, level), and re-running the command after an interruption trains only what had
+not finished (an unfinished step is deleted and redone).
+"""
+import argparse
+import json
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+from typing import Dict, List, Optional
+
+import flallm_plugin
+from flallm_plugin.experiment.checkpoint_facts import checkpoint_facts
+from flallm_plugin.experiment.rows import SIZES_HELP, Row, Stage1, Stage2, select_rows
+from flallm_plugin.experiment.steps import StepStore
+from flallm_plugin.experiment.table import markdown, summarize, write_tables
+
+logger = logging.getLogger("flallm.experiment")
+
+USER_DIR = os.path.dirname(os.path.abspath(flallm_plugin.__file__))
+BIN = os.path.dirname(sys.executable)
+LIGHT_T_SIZES = {"tiny": "light_t_tiny", "small": "light_t_small", "base": "light_t", "large": "light_t_large"}
+# --quick: each Light-T size keeps its layers and heads, its widths divided by 8 (d 32 / 64 / 64 / 128)
+QUICK_WIDTHS = {"light_t_tiny": (32, 128), "light_t_small": (64, 256), "light_t": (64, 256), "light_t_large": (128, 512)}
+
+
+def get_parser():
+    p = argparse.ArgumentParser(prog="flallm-experiment", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="prepared video data directory ({train,dev,test}.tsv, config.yaml)")
+    p.add_argument("--mbart", required=True, help="trimmed mBART model.pt (trim_mbart.py), or 'none' (random mBART)")
+    p.add_argument("--out-dir", required=True, help="steps and results; re-running the command reuses what is done")
+    p.add_argument("--rows", default=None, help="comma-separated rows (default: all that apply)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 1..N per row; the table gives mean ± std")
+    p.add_argument("--quick", action="store_true",
+                   help="machinery test: 1 epoch per stage, Light-T widths / 8, short outputs (numbers meaningless)")
+    p.add_argument("--cpu", action="store_true", help="train and decode on the CPU")
+    p.add_argument("--num-workers", type=int, default=2, help="data-loader workers of every step")
+    p.add_argument("--visual-backbone-weights", default="imagenet",
+                   help="ResNet-18 initialisation of stage 1 and of the rows without stage 1: a file, 'imagenet' "
+                        "(torchvision's cache) or 'none'")
+    p.add_argument("--sampling-rate", type=float, default=None,
+                   help="temporal sampling of every row but T6's (default: the data's config.yaml)")
+    g = p.add_argument_group("stage 1 (light_t; paper: SGD momentum 0.9, lr 1e-2, cosine, 75 epochs, batch 8)")
+    g.add_argument("--stage1-arch", default="light_t", choices=sorted(QUICK_WIDTHS), help=SIZES_HELP)
+    g.add_argument("--stage1-epochs", type=int, default=75)
+    g.add_argument("--stage1-batch-size", type=int, default=8)
+    g.add_argument("--stage1-optimizer", default="sgd", choices=["sgd", "adam"], help="sgd: with momentum 0.9")
+    g.add_argument("--stage1-lr", type=float, default=1e-2)
+    g.add_argument("--stage1-warmup-updates", type=int, default=0)
+    g.add_argument("--extra-stage1-args", default="", help="more fairseq-train options of every stage 1 (one string)")
+    g.add_argument("--contrastive-args", default=None,
+                   help="stage-1 options of the 'contrastive' row (one string, e.g. '--criterion ... "
+                        "--contrastive-weight 0.1'); the row runs only when given")
+    g = p.add_argument_group("stage 2 (sign_mbart; paper: Adam, lr 1e-5 mBART / 1e-3 adapter, cosine, batch 16)")
+    g.add_argument("--stage2-arch", default=None, help="default sign_mbart_large (sign_mbart_tiny with --quick)")
+    g.add_argument("--stage2-arch-args", default="",
+                   help="architecture options matching --mbart, e.g. '--encoder-layers 2 --decoder-layers 2 "
+                        "--encoder-embed-dim 128 ...' for a tiny mBART (one string)")
+    g.add_argument("--stage2-epochs", type=int, default=40)
+    g.add_argument("--stage2-batch-size", type=int, default=16)
+    g.add_argument("--stage2-lr", type=float, default=1e-5, help="peak lr of mBART")
+    g.add_argument("--adapter-lr", type=float, default=1e-3, help="peak lr of the LLM-Adapter (param group 'adapter')")
+    g.add_argument("--visual-lr", type=float, default=1e-4,
+                   help="peak lr of the visual encoder where a row trains it (joint, freeze_backbone, freeze_none; "
+                        "param group 'visual'), instead of mBART's")
+    g.add_argument("--extra-stage2-args", default="", help="more fairseq-train options of every stage 2 (one string)")
+    g = p.add_argument_group("validation and decoding")
+    g.add_argument("--eval-bleu-args", default='{"beam": 5, "max_len_b": 100}',
+                   help="generation options of the dev BLEU that selects checkpoint_best.pt (JSON)")
+    g.add_argument("--beam", type=int, default=5)
+    g.add_argument("--max-len-b", type=int, default=200, help="fairseq-generate's --max-len-b on the test split")
+    g.add_argument("--batch-size", type=int, default=16, help="decoding and feature-extraction batch size")
+    return p
+
+
+def quick_defaults(args):
+    """--quick: the machinery at tiny cost (each row still trains what it says, for one epoch)."""
+    args.stage1_epochs, args.stage2_epochs = 1, 1
+    args.stage1_batch_size = min(args.stage1_batch_size, 4)
+    args.stage2_batch_size = min(args.stage2_batch_size, 4)
+    args.stage1_optimizer, args.stage1_lr = "adam", 1e-3
+    args.stage2_lr, args.adapter_lr, args.visual_lr = 1e-3, 3e-3, 1e-3
+    args.eval_bleu_args = '{"beam": 1, "max_len_b": 10}'
+    args.max_len_b = 10
+
+
+def fmt_rate(rate: float) -> str:
+    return f"{rate:g}"
+
+
+class Experiment(object):
+    def __init__(self, args):
+        from flallm_plugin.data.data_cfg import SignDataConfig
+        from flallm_plugin.data.sign_translation_dataset import read_manifest
+
+        if args.seeds < 1:
+            raise ValueError(f"--seeds {args.seeds}: give at least 1")
+        self.args = args
+        self.data = os.path.abspath(args.data)
+        self.data_cfg = SignDataConfig(os.path.join(self.data, "config.yaml"))
+        if self.data_cfg.input_type != "video":
+            raise ValueError(f"{self.data_cfg.path}: input_type {self.data_cfg.input_type!r}: --data must be the "
+                             "video data directory (the experiment extracts the features each row needs)")
+        self.n_train = len(read_manifest(os.path.join(self.data, "train.tsv")))
+        self.sampling_rate = args.sampling_rate if args.sampling_rate is not None else self.data_cfg.sampling_rate
+        self.mbart = None if args.mbart == "none" else os.path.abspath(args.mbart)
+        if self.mbart is not None and not os.path.isfile(self.mbart):
+            raise FileNotFoundError(f"{args.mbart}: --mbart file not found (trim_mbart.py's model.pt, or 'none')")
+        self.rows = select_rows(args.rows, self.mbart is not None, bool(args.contrastive_args))
+        self.out = os.path.abspath(args.out_dir)
+        self.store = StepStore(os.path.join(self.out, "steps"))
+        self.stage2_arch = args.stage2_arch or ("sign_mbart_tiny" if args.quick else "sign_mbart_large")
+
+    # ------------------------------------------------------------------ commands
+    def runtime_args(self) -> List[str]:
+        """Options that do not change what is computed (not part of a step's key)."""
+        return ["--user-dir", USER_DIR, "--num-workers", str(self.args.num_workers)] + (["--cpu"] if self.args.cpu else [])
+
+    def train_command(self, data: str, spec_args: List[str], seed: int, save_dir: str) -> List[str]:
+        return [os.path.join(BIN, "fairseq-train"), data, "--task", "sign_translation", *spec_args,
+                "--seed", str(seed), *self.runtime_args(), "--required-batch-size-multiple", "1",
+                "--valid-subset", "dev", "--eval-bleu", "--best-checkpoint-metric", "bleu",
+                "--maximize-best-checkpoint-metric", "--no-epoch-checkpoints", "--no-last-checkpoints",
+                "--log-format", "json", "--log-interval", "10", "--save-dir", save_dir]
+
+    def schedule(self, epochs: int, batch: int) -> List[str]:
+        return ["--max-epoch", str(epochs), "--max-update", str(epochs * math.ceil(self.n_train / batch)),
+                "--batch-size", str(batch), "--eval-bleu-args", self.args.eval_bleu_args]
+
+    def train(self, kind: str, data: str, spec_args: List[str], seed: int) -> Dict:
+        spec = {"data": data, "args": spec_args, "seed": seed}
+
+        def run(step_dir):
+            t0 = time.time()
+            self.store.command(step_dir, "train", self.train_command(data, spec_args, seed, step_dir))
+            seconds = time.time() - t0
+            return {"train_seconds": round(seconds, 2), **checkpoint_facts(os.path.join(step_dir, "checkpoint_best.pt"))}
+
+        return self.store.step(kind, spec, run)
+
+    # ------------------------------------------------------------------- stages
+    def stage1_task_args(self, s1: Stage1) -> List[str]:
+        rate = s1.sampling_rate if s1.sampling_rate is not None else self.sampling_rate
+        return ["--sampling-rate", fmt_rate(rate)] + (["--blank-video"] if s1.blank_video else [])
+
+    def stage1(self, s1: Stage1, seed: int) -> Dict:
+        a = self.args
+        arch = LIGHT_T_SIZES[s1.size] if s1.size else a.stage1_arch
+        widths = QUICK_WIDTHS[arch] if a.quick else None
+        optim = ["--optimizer", "sgd", "--momentum", "0.9"] if a.stage1_optimizer == "sgd" else ["--optimizer", "adam"]
+        spec_args = [
+            "--arch", arch, *(["--encoder-embed-dim", str(widths[0]), "--encoder-ffn-embed-dim", str(widths[1])]
+                              if widths else []),
+            "--visual-backbone-weights", a.visual_backbone_weights, *self.stage1_task_args(s1),
+            "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2", *optim,
+            "--lr", f"{a.stage1_lr:g}", "--lr-scheduler", "cosine",
+            *(["--warmup-updates", str(a.stage1_warmup_updates), "--warmup-init-lr", "1e-7"]
+              if a.stage1_warmup_updates else []),
+            *self.schedule(a.stage1_epochs, a.stage1_batch_size),
+            *(shlex.split(a.contrastive_args) if s1.contrastive else []), *shlex.split(a.extra_stage1_args)]
+        return self.train("stage1", self.data, spec_args, seed)
+
+    def features(self, stage1: Dict, level: str) -> Dict:
+        spec = {"stage1": stage1["key"], "level": level}
+
+        def run(step_dir):
+            out = os.path.join(step_dir, "features")
+            self.store.command(step_dir, "extract", [
+                sys.executable, "-m", "flallm_plugin.cli.extract_features", "--data", self.data,
+                "--checkpoint", stage1["checkpoint"], "--out-dir", out, "--level", level,
+                "--batch-size", str(self.args.batch_size), "--num-workers", str(self.args.num_workers),
+                *(["--cpu"] if self.args.cpu else [])])
+            return {"features": out}
+
+        return self.store.step("features", spec, run)
+
+    def stage2(self, s2: Stage2, s1: Optional[Stage1], stage1: Optional[Dict], seed: int):
+        """(training record, data directory it read, task options for decoding)."""
+        a = self.args
+        if s2.input == "features":
+            data, task_args = self.features(stage1, s2.adapter_input)["features"], []
+        else:
+            data, task_args = self.data, self.stage1_task_args(s1 or Stage1())
+        groups = {"adapter": a.adapter_lr, **({"visual": a.visual_lr} if s2.trains_visual else {})}
+        spec_args = [
+            "--arch", self.stage2_arch, *shlex.split(a.stage2_arch_args),
+            "--load-visual-encoder-from", stage1["checkpoint"] if s2.visual_init == "stage1" else "none",
+            "--visual-backbone-weights", a.visual_backbone_weights,
+            "--pretrained-mbart", self.mbart if (s2.pretrained_mbart and self.mbart) else "none",
+            "--adapter-input", s2.adapter_input, "--freeze-visual", s2.freeze_visual, *task_args,
+            "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
+            "--optimizer", "param_group_adam", "--lr", f"{a.stage2_lr:g}", "--group-lr", json.dumps(groups),
+            "--lr-scheduler", "cosine", *self.schedule(a.stage2_epochs, a.stage2_batch_size),
+            *shlex.split(a.extra_stage2_args)]
+        return self.train("stage2", data, spec_args, seed), data, task_args
+
+    def decode(self, model: Dict, data: str, task_args: List[str]) -> Dict:
+        from flallm_plugin.cli.score import manifest_references
+        from flallm_plugin.scoring.sign_eval import evaluate
+
+        a = self.args
+        gen_args = ["--gen-subset", "test", "--beam", str(a.beam), "--max-len-b", str(a.max_len_b), *task_args]
+        spec = {"model": model["key"], "data": data, "args": gen_args}
+
+        def run(step_dir):
+            out = os.path.join(step_dir, "generate-test.txt")
+            self.store.command(step_dir, "generate", [
+                os.path.join(BIN, "fairseq-generate"), data, "--task", "sign_translation", "--path",
+                model["checkpoint"], *gen_args, "--scoring", "sign_eval", "--batch-size", str(a.batch_size),
+                "--required-batch-size-multiple", "1", *self.runtime_args()], stdout_path=out)
+            hyps, refs = manifest_references(out, os.path.join(data, "test.tsv"))
+            return {"scores": evaluate(hyps, refs, tokenize=self.data_cfg.bleu_tokenizer)}
+
+        return self.store.step("decode", spec, run)
+
+    # --------------------------------------------------------------------- rows
+    def row_seed(self, row: Row, seed: int) -> Dict:
+        chain = []
+        stage1 = self.stage1(row.stage1, seed) if row.stage1 is not None else None
+        if stage1 is not None:
+            chain.append(stage1)
+        if row.stage2 is None:
+            final, data, task_args = stage1, self.data, self.stage1_task_args(row.stage1)
+        else:
+            final, data, task_args = self.stage2(row.stage2, row.stage1, stage1, seed)
+            chain.append(final)
+        decoded = self.decode(final, data, task_args)
+        s = decoded["scores"]
+        return {
+            "seed": seed, **{k: s[k] for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")},
+            "dev_bleu": final["dev_metric"], "epoch": final["epoch"], "updates": final["updates"],
+            "train_seconds": round(sum(r["train_seconds"] for r in chain), 2),
+            "trained_params": final["trained_params"], "checkpoint": final["checkpoint"],
+            "stage1_checkpoint": stage1["checkpoint"] if stage1 else None,
+            "signature": s["signature"], "steps": [r["key"] for r in chain] + [decoded["key"]],
+        }
+
+    def run(self) -> List[Dict]:
+        a = self.args
+        meta = {"data": self.data, "mbart": self.mbart, "seeds": a.seeds, "quick": a.quick,
+                "sampling_rate": self.sampling_rate, "command": getattr(a, "command", None) or sys.argv}
+        per_seed: Dict[str, List[Dict]] = {}
+        title = f"flallm-experiment: {os.path.basename(self.data)}, test split, beam {a.beam}, {a.seeds} seed(s)"
+        for row in self.rows:
+            per_seed[row.name] = [self.row_seed(row, seed) for seed in range(1, a.seeds + 1)]
+            logger.info(f"row {row.name}: done ({a.seeds} seed(s))")
+            summary = summarize(self.rows, per_seed)
+            write_tables(self.out, summary, meta, title)
+        print(markdown(summary, title))
+        print(f"steps run: {len(self.store.ran)}, reused: {len(self.store.reused)}; "
+              f"tables: {os.path.join(self.out, 'results.md')} (.csv, .json)")
+        return summary
+
+
+def cli_main(argv=None):
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO,
+                        stream=sys.stdout, force=True)
+    args = get_parser().parse_args(argv)
+    args.command = None if argv is None else ["flallm-experiment", *argv]
+    if args.quick:
+        quick_defaults(args)
+    Experiment(args).run()
+
+
+if __name__ == "__main__":
+    cli_main()

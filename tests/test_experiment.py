@@ -1,0 +1,207 @@
+"""flallm-experiment --quick on a tiny generated dataset: every row runs, and each trained what it says.
+
+The checks read the checkpoints (never the logs): which parts of each row's model equal their source
+(the stage-1 checkpoint, the ResNet weights file, the mBART file) and which moved, the configuration
+fairseq saved with them, and the parameter count the table reports (the optimizer state) against the
+parameters of the parts the row trains. A second run of the same command trains nothing; a step whose
+``done.json`` is missing (an interrupted run) is redone, alone.
+"""
+import json
+import os
+import sys
+
+import pytest
+import torch
+import torchvision
+
+from flallm_plugin.checkpoint_safety import safe_torch_load
+from flallm_plugin.experiment.rows import ROWS
+from flallm_plugin.synthetic import make_phoenix, write_lm_corpus
+from helpers import run
+
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "version", "_float_tensor")
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    root = tmp_path_factory.mktemp("experiment")
+    raw = make_phoenix(str(root / "raw"))
+    text, train_text = write_lm_corpus(str(root))
+    run([sys.executable, "preprocess/pretrain_tiny_mbart.py", "--text", text, "--out-dir", root / "mbart",
+         "--langs", "de_DE", "--max-update", "10"])
+    run([sys.executable, "preprocess/trim_mbart.py", "--mbart-dir", root / "mbart", "--train-text", train_text,
+         "--out-dir", root / "mbart.trimmed", "--langs", "de_DE"])
+    data = root / "data"
+    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", raw, "--out-dir", data, "--resize", "32",
+         "--crop", "28", "--spm-model", root / "mbart" / "sentence.bpe.model", "--dict",
+         root / "mbart.trimmed" / "dict.txt", "--tgt-lang-tag", "[de_DE]", "--workers", "1"])
+    # a ResNet-18 weights file standing in for ImageNet's (nothing is downloaded)
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None)
+    resnet = str(root / "resnet18-random.pth")
+    torch.save(net.state_dict(), resnet)
+    cmd = [sys.executable, "-m", "flallm_plugin.cli.experiment", "--data", data, "--mbart",
+           root / "mbart.trimmed" / "model.pt", "--out-dir", root / "out", "--quick", "--cpu", "--num-workers", "0",
+           "--visual-backbone-weights", resnet, "--contrastive-args", "--label-smoothing 0.1"]
+    first = run(cmd, timeout=3000, label="flallm-experiment --quick, all rows")
+    with open(root / "out" / "results.json", encoding="utf-8") as f:
+        results = json.load(f)
+    return {"root": root, "cmd": cmd, "first": first.stdout, "results": results, "resnet": resnet,
+            "mbart": str(root / "mbart.trimmed" / "model.pt"),
+            "rows": {r["row"]: r["seeds"][0] for r in results["rows"]}}
+
+
+def state(path):
+    return safe_torch_load(path)
+
+
+def model_cfg(ckpt):
+    """The model args fairseq saved (a Namespace for these legacy-args models, else a dict)."""
+    cfg = ckpt["cfg"]["model"]
+    return cfg if isinstance(cfg, dict) else vars(cfg)
+
+
+def params(model_state, prefix=""):
+    """Parameters under ``prefix`` (BatchNorm statistics and version buffers left out)."""
+    return {k: v for k, v in model_state.items() if k.startswith(prefix) and not k.endswith(BUFFERS)}
+
+
+def numel(tensors):
+    """Elements of distinct tensors (tied embeddings are one parameter saved under several keys)."""
+    seen = {}
+    for v in tensors.values():
+        seen.setdefault((v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape)), v.numel())
+    return sum(seen.values())
+
+
+def equal(a, b):
+    assert a.keys() == b.keys() and a
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def strip(d, prefix):
+    return {k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)}
+
+
+def test_every_row_in_the_table(experiment):
+    expected = [r.name for r in ROWS]
+    assert [r["row"] for r in experiment["results"]["rows"]] == expected
+    md = (experiment["root"] / "out" / "results.md").read_text("utf-8")
+    csv = (experiment["root"] / "out" / "results.csv").read_text("utf-8")
+    for name in expected:
+        assert f"| {name} |" in md and f"\n{name}," in csv
+    for r in experiment["results"]["rows"]:
+        for key in ("bleu1", "bleu4", "rouge_l", "dev_bleu", "epoch", "updates", "train_seconds", "trained_params"):
+            assert r[key]["n"] == 1, (r["row"], key)
+        assert r["epoch"]["mean"] == 1 and r["updates"]["mean"] >= 1 and r["trained_params"]["mean"] > 0
+
+
+def test_rows_train_what_they_say(experiment):
+    rows = experiment["rows"]
+    ck = {name: state(r["checkpoint"])["model"] for name, r in rows.items()}
+    stage1 = {name: state(r["stage1_checkpoint"]) for name, r in rows.items() if r["stage1_checkpoint"]}
+    resnet = torch.load(experiment["resnet"], weights_only=True)
+    resnet = {k: v for k, v in resnet.items() if not k.startswith("fc.") and not k.endswith(BUFFERS)}
+    mbart = state(experiment["mbart"])["model"]
+    trained = {name: r["trained_params"] for name, r in rows.items()}
+    s1 = stage1["factorized"]["model"]
+
+    # stage 1 alone: everything trained, starting from the ResNet file
+    assert trained["stage1_only"] == numel(params(ck["stage1_only"]))
+    assert not equal(strip(params(ck["stage1_only"], "encoder.visual.backbone."), "encoder.visual.backbone."), resnet)
+    # factorized: the stage-1 visual encoder frozen (BatchNorm statistics too), adapter + mBART trained
+    assert equal(strip(ck["factorized"], "encoder.visual."), strip(s1, "encoder.visual."))
+    visual = numel(params(ck["factorized"], "encoder.visual."))
+    assert trained["factorized"] == numel(params(ck["factorized"])) - visual
+    # T4 joint: everything trained, the ResNet moved from its initialisation
+    assert trained["joint"] == numel(params(ck["joint"]))
+    assert not equal(strip(params(ck["joint"], "encoder.visual.backbone."), "encoder.visual.backbone."), resnet)
+    # T5 no visual initialing: the ResNet file's weights, frozen; no stage 1
+    assert rows["no_visual_init"]["stage1_checkpoint"] is None and rows["joint"]["stage1_checkpoint"] is None
+    assert equal(strip(params(ck["no_visual_init"], "encoder.visual.backbone."), "encoder.visual.backbone."), resnet)
+    assert trained["no_visual_init"] == trained["factorized"]
+    # T9 on video: what is frozen equals stage 1, what is trained moved
+    for name in ("freeze_backbone_temporal", "freeze_backbone", "freeze_none"):
+        assert model_cfg(state(rows[name]["checkpoint"]))["input_type"] == "video"
+        assert rows[name]["stage1_checkpoint"] == rows["factorized"]["stage1_checkpoint"]
+    backbone = lambda m: strip(m, "encoder.visual.backbone.")  # noqa: E731
+    temporal = lambda m: strip(params(m, "encoder.visual.temporal."), "encoder.visual.temporal.")  # noqa: E731
+    assert equal(strip(ck["freeze_backbone_temporal"], "encoder.visual."), strip(s1, "encoder.visual."))
+    assert equal(backbone(ck["freeze_backbone"]), backbone(s1))
+    assert not equal(temporal(ck["freeze_backbone"]), temporal(s1))
+    assert not equal(backbone(params(ck["freeze_none"])), backbone(params(s1)))
+    assert trained["freeze_backbone_temporal"] == trained["factorized"]
+    assert trained["freeze_backbone"] - trained["freeze_backbone_temporal"] == numel(params(s1, "encoder.visual.temporal."))
+    assert trained["freeze_none"] == numel(params(ck["freeze_none"])) == trained["joint"]
+    # T10: the pretrained row starts from the mBART file, the random one does not
+    key = "decoder.layers.0.fc1.weight"
+    assert rows["mbart_pretrained"]["checkpoint"] == rows["factorized"]["checkpoint"]  # the same run
+    near = (ck["mbart_pretrained"][key] - mbart[key]).abs().mean()
+    far = (ck["mbart_random"][key] - mbart[key]).abs().mean()
+    assert far > 5 * near, (far, near)
+    # T6: stage 1 at each sampling rate (25 % is the data's own: the factorized run itself)
+    for name, rate in (("sampling_100", 1.0), ("sampling_50", 0.5), ("sampling_25", 0.25), ("sampling_12.5", 0.125)):
+        assert stage1[name]["cfg"]["task"]["sampling_rate"] == rate
+    assert rows["sampling_25"]["checkpoint"] == rows["factorized"]["checkpoint"]
+    # T7: Light-T sizes (layers as the real sizes; --quick divides the widths by 8)
+    sizes = {name: (model_cfg(stage1[name])["encoder_layers"], model_cfg(stage1[name])["encoder_embed_dim"])
+             for name in ("light_t_tiny", "light_t_small", "light_t_base", "light_t_large")}
+    assert sizes == {"light_t_tiny": (1, 32), "light_t_small": (2, 64), "light_t_base": (3, 64), "light_t_large": (4, 128)}
+    # T8: the adapter reads features at its level, extracted from the same stage 1
+    for level in ("sign", "frame", "light_t"):
+        cfg = model_cfg(state(rows[f"adapter_{level}"]["checkpoint"]))
+        assert (cfg["adapter_input"], cfg["input_type"], cfg["input_feature_level"]) == (level, "features", level)
+    # the diagnostic and the extra-argument rows
+    assert stage1["text_only"]["cfg"]["task"]["blank_video"] is True
+    assert stage1["contrastive"]["cfg"]["criterion"]["label_smoothing"] == 0.1
+    assert stage1["factorized"]["cfg"]["criterion"]["label_smoothing"] == 0.2
+
+
+def test_rerun_trains_nothing_and_redoes_an_interrupted_step(experiment):
+    out = experiment["root"] / "out"
+    checkpoints = {r["checkpoint"]: os.stat(r["checkpoint"]).st_mtime_ns for r in experiment["rows"].values()}
+    again = run(experiment["cmd"], label="flallm-experiment --quick, re-run").stdout
+    assert "steps run: 0," in again
+    assert {p: os.stat(p).st_mtime_ns for p in checkpoints} == checkpoints
+    # an interrupted decoding step (no done.json) is deleted and redone, nothing else
+    decode_dir = os.path.dirname(os.path.dirname(experiment["rows"]["stage1_only"]["checkpoint"]))
+    key = experiment["rows"]["stage1_only"]["steps"][-1]
+    os.remove(os.path.join(decode_dir, key, "done.json"))
+    third = run(experiment["cmd"], label="flallm-experiment --quick, one step redone").stdout
+    assert "steps run: 1," in third
+    with open(out / "results.json", encoding="utf-8") as f:
+        redone = {r["row"]: r["seeds"][0] for r in json.load(f)["rows"]}
+    assert redone["stage1_only"]["bleu4"] == experiment["rows"]["stage1_only"]["bleu4"]
+
+
+def test_row_selection_refuses_what_cannot_take_effect():
+    from flallm_plugin.experiment.rows import select_rows
+
+    assert "contrastive" not in [r.name for r in select_rows(None, have_mbart=True, have_contrastive=False)]
+    assert not [r for r in select_rows(None, have_mbart=False, have_contrastive=True) if r.table == "T10"]
+    assert [r.name for r in select_rows("joint,factorized,joint", True, False)] == ["joint", "factorized"]
+    with pytest.raises(ValueError, match="unknown row.*nope"):
+        select_rows("factorized,nope", True, False)
+    with pytest.raises(ValueError, match="mbart_random --mbart none"):
+        select_rows("mbart_random", have_mbart=False, have_contrastive=False)
+    with pytest.raises(ValueError, match="contrastive needs --contrastive-args"):
+        select_rows("contrastive", have_mbart=True, have_contrastive=False)
+
+
+def test_blank_video_gives_black_clips_of_the_same_shape(experiment):
+    from flallm_plugin.data.data_cfg import SignDataConfig
+    from flallm_plugin.data.errors import SignDataError
+    from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+
+    def dataset(data, blank):
+        cfg = SignDataConfig(os.path.join(data, "config.yaml"))
+        return SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
+                                                      sampling_rate=None, augment=False, seed=1, blank_video=blank)
+
+    data = experiment["root"] / "data"
+    real, blank = dataset(data, False)[0].source, dataset(data, True)[0].source
+    assert real.shape == blank.shape and real.any() and not blank.any()
+    feats = os.path.join(os.path.dirname(experiment["rows"]["factorized"]["checkpoint"]), "..")
+    feats = [os.path.join(feats, d, "features") for d in os.listdir(feats) if d.startswith("features-")][0]
+    with pytest.raises(SignDataError, match="--blank-video needs video input"):
+        dataset(feats, True)
