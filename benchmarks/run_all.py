@@ -346,7 +346,7 @@ def decoding(args, device, tmp):
                              "visual_runs_per_sentence": runs})
                 print(f"  {stage} {arch} beam {beam} batch {bsz}: {bsz / sec:.2f} sentences/s, visual encoder "
                       f"ran {runs:.2f} times per sentence", flush=True)
-        return {"size": s["dec_size"], "frames": n, "tokens": args.decode_len, "rows": rows}
+    return {"size": s["dec_size"], "frames": n, "tokens": args.decode_len, "rows": rows}
 
 
 # ------------------------------------------------------------------ report

@@ -42,7 +42,8 @@ def experiment(tmp_path_factory):
     torch.save(net.state_dict(), resnet)
     cmd = [sys.executable, "-m", "flallm_plugin.cli.experiment", "--data", data, "--mbart",
            root / "mbart.trimmed" / "model.pt", "--out-dir", root / "out", "--quick", "--cpu", "--num-workers", "0",
-           "--visual-backbone-weights", resnet, "--contrastive-args", "--label-smoothing 0.1"]
+           "--visual-backbone-weights", resnet, "--contrastive-args",
+           "--criterion sign_contrastive_ce --contrastive-weight 0.5"]
     first = run(cmd, timeout=3000, label="flallm-experiment --quick, all rows")
     with open(root / "out" / "results.json", encoding="utf-8") as f:
         results = json.load(f)
@@ -153,8 +154,10 @@ def test_rows_train_what_they_say(experiment):
         assert (cfg["adapter_input"], cfg["input_type"], cfg["input_feature_level"]) == (level, "features", level)
     # the diagnostic and the extra-argument rows
     assert stage1["text_only"]["cfg"]["task"]["blank_video"] is True
-    assert stage1["contrastive"]["cfg"]["criterion"]["label_smoothing"] == 0.1
-    assert stage1["factorized"]["cfg"]["criterion"]["label_smoothing"] == 0.2
+    crit = stage1["contrastive"]["cfg"]["criterion"]
+    assert (crit["_name"], crit["contrastive_weight"]) == ("sign_contrastive_ce", 0.5)
+    assert stage1["contrastive"]["criterion"] is not None  # the learnt logit scale, saved by fairseq's trainer
+    assert stage1["factorized"]["cfg"]["criterion"]["_name"] == "label_smoothed_cross_entropy"
 
 
 def test_rerun_trains_nothing_and_redoes_an_interrupted_step(experiment):

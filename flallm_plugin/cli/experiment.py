@@ -55,6 +55,9 @@ def get_parser():
     p.add_argument("--out-dir", required=True, help="steps and results; re-running the command reuses what is done")
     p.add_argument("--rows", default=None, help="comma-separated rows (default: all that apply)")
     p.add_argument("--seeds", type=int, default=1, help="seeds 1..N per row; the table gives mean ± std")
+    p.add_argument("--first-seed", type=int, default=1,
+                   help="seeds K..K+N-1 instead (e.g. one seed per process, several processes sharing --out-dir; "
+                        "a last run with all seeds then only reads what they did and writes the whole table)")
     p.add_argument("--quick", action="store_true",
                    help="machinery test: 1 epoch per stage, Light-T widths / 8, short outputs (numbers meaningless)")
     p.add_argument("--cpu", action="store_true", help="train and decode on the CPU")
@@ -261,12 +264,13 @@ class Experiment(object):
 
     def run(self) -> List[Dict]:
         a = self.args
-        meta = {"data": self.data, "mbart": self.mbart, "seeds": a.seeds, "quick": a.quick,
+        seeds = list(range(a.first_seed, a.first_seed + a.seeds))
+        meta = {"data": self.data, "mbart": self.mbart, "seeds": seeds, "quick": a.quick,
                 "sampling_rate": self.sampling_rate, "command": getattr(a, "command", None) or sys.argv}
         per_seed: Dict[str, List[Dict]] = {}
         title = f"flallm-experiment: {os.path.basename(self.data)}, test split, beam {a.beam}, {a.seeds} seed(s)"
         for row in self.rows:
-            per_seed[row.name] = [self.row_seed(row, seed) for seed in range(1, a.seeds + 1)]
+            per_seed[row.name] = [self.row_seed(row, seed) for seed in seeds]
             logger.info(f"row {row.name}: done ({a.seeds} seed(s))")
             summary = summarize(self.rows, per_seed)
             write_tables(self.out, summary, meta, title)

@@ -22,7 +22,9 @@ def trained_parameter_count(state: Dict, path: str) -> int:
                          "the trained parameters cannot be read from it")
     total = 0
     for idx, entry in opt["state"].items():
-        sizes = [v.numel() for v in entry.values() if torch.is_tensor(v) and v.dim() > 0]
+        # per-element state (Adam's exp_avg, SGD's momentum_buffer; 0-dim for a scalar parameter such as
+        # the contrastive loss's logit scale), not the step counter
+        sizes = [v.numel() for k, v in entry.items() if torch.is_tensor(v) and k != "step"]
         if not sizes:
             raise ValueError(f"{path}: optimizer state of parameter {idx} holds no per-element tensor "
                              "(SGD without momentum keeps none): use an optimizer with state (Adam, SGD --momentum)")

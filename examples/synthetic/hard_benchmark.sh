@@ -1,0 +1,80 @@
+#!/bin/bash
+# The hard synthetic benchmark, end to end: generate the hard preset (PHOENIX-2014-T layout), pre-train and
+# trim a tiny mBART on its text corpus (or reuse MBART_DIR), prepare the videos with the real preprocessor,
+# then flallm-experiment's rows with SEEDS seeds, from scratch (random ResNet-18, no ImageNet offline):
+#
+#   text_only       stage 1 on black frames: what the targets alone give (the baseline of every stage-1 figure)
+#   stage1_only     stage 1 (Light-T) alone                     factorized    stage 1 -> cached features -> stage 2
+#   mbart_random    factorized with a random mBART (Table 10)   contrastive   factorized, stage 1 + alignment loss
+#   joint           no stage 1, visual encoder + mBART trained end to end on video (Table 4)
+#   no_visual_init  no stage 1, frozen random ResNet (Table 5)  sampling_50   factorized at 50 % of the frames (Table 6)
+#
+#   examples/synthetic/hard_benchmark.sh OUT_DIR
+#
+# Environment (defaults in brackets): SEEDS [3]; JOBS [1] processes at a time (>1: row groups x seeds run in
+# parallel, sharing OUT_DIR/experiment/steps; a last run then only reads them and writes the whole table);
+# N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [10/10]; ROWS [the rows above];
+# MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
+# process; PYTHON [python]. Results: OUT_DIR/experiment/results.{md,csv,json}.
+set -euo pipefail
+OUT=${1:?usage: $0 OUT_DIR}
+PY=${PYTHON:-python}
+SEEDS=${SEEDS:-3}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
+N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
+E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
+ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
+HERE=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$HERE"
+mkdir -p "$OUT"
+t0=$(date +%s)
+
+$PY examples/synthetic/generate_dataset.py --preset hard --out-root "$OUT/raw" --n-train "$N_TRAIN" \
+  --n-dev "$N_DEV" --n-test "$N_TEST" --seed 1 > "$OUT/generate.json"
+awk -F'|' 'NR > 1 {print $7}' "$OUT/raw/PHOENIX-2014-T/annotations/manual/PHOENIX-2014-T.train.corpus.csv" \
+  > "$OUT/train.de.txt"
+if [ -z "${MBART_DIR:-}" ]; then
+  MBART_DIR=$OUT/mbart.trimmed
+  $PY preprocess/pretrain_tiny_mbart.py --text "$OUT/raw/text_corpus.de.txt" --out-dir "$OUT/mbart" --langs de_DE \
+    --spm-vocab-size 2000 --max-update 1500 --layers 2 --dim 128 --ffn 256 --heads 4 --seed 1
+  $PY preprocess/trim_mbart.py --mbart-dir "$OUT/mbart" --train-text "$OUT/train.de.txt" --out-dir "$MBART_DIR" \
+    --langs de_DE
+fi
+$PY preprocess/prep_phoenix14t.py --data-root "$OUT/raw" --out-dir "$OUT/data" --resize 56 --crop 48 \
+  --spm-model "$MBART_DIR/sentence.bpe.model" --dict "$MBART_DIR/dict.txt" --tgt-lang-tag "[de_DE]"
+echo "data ready in $(( $(date +%s) - t0 )) s"
+
+# the demo's CPU-budget recipe (examples/synthetic/run_demo.py), from scratch, no augmentation at 48 px
+ARGS=(--data "$OUT/data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/experiment" --visual-backbone-weights none
+  --num-workers "$WORKERS" --stage1-arch light_t_tiny --stage1-optimizer adam --stage1-lr 1e-3
+  --stage1-warmup-updates 50 --stage1-epochs "$E1" --stage1-batch-size 16 --stage2-arch sign_mbart_tiny
+  --stage2-arch-args "--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --decoder-attention-heads 4"
+  --stage2-lr 1e-3 --adapter-lr 3e-3 --visual-lr 1e-3 --stage2-epochs "$E2" --stage2-batch-size 16
+  --extra-stage1-args "--no-augment" --extra-stage2-args "--no-augment"
+  --contrastive-args "--criterion sign_contrastive_ce --contrastive-weight 0.5"
+  --eval-bleu-args '{"beam": 1, "max_len_b": 40}' --beam 5 --max-len-b 40)
+[ "$CPU" = 1 ] && ARGS+=(--cpu)
+
+if [ "$JOBS" -gt 1 ]; then
+  # rows that share a stage 1 stay in one process; every (group, seed) is one process
+  groups=()
+  for r in ${ROWS//,/ }; do
+    case $r in stage1_only|factorized|mbart_random) ;; *) groups+=("$r") ;; esac
+  done
+  shared=$(echo ",$ROWS," | grep -o -E ',(stage1_only|factorized|mbart_random)' | tr -d '\n' | sed 's/^,//')
+  [ -n "$shared" ] && groups=("$shared" "${groups[@]}")
+  mkdir -p "$OUT/logs"
+  pids=()
+  for g in "${groups[@]}"; do
+    for s in $(seq 1 "$SEEDS"); do
+      while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
+      $PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$g" --seeds 1 --first-seed "$s" \
+        > "$OUT/logs/${g//,/+}.seed$s.log" 2>&1 &
+      pids+=($!)
+    done
+  done
+  fail=0
+  for p in "${pids[@]}"; do wait "$p" || fail=1; done
+  [ $fail = 0 ] || { echo "a run failed: see $OUT/logs" >&2; exit 1; }
+fi
+$PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$ROWS" --seeds "$SEEDS" | tail -n 30
+echo "total $(( $(date +%s) - t0 )) s"
