@@ -49,8 +49,8 @@ ARGS=(--data "$OUT/data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/experimen
   --stage1-warmup-updates 50 --stage1-epochs "$E1" --stage1-batch-size 16 --stage2-arch sign_mbart_tiny
   --stage2-arch-args "--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --decoder-attention-heads 4"
   --stage2-lr 1e-3 --adapter-lr 3e-3 --visual-lr 1e-3 --stage2-epochs "$E2" --stage2-batch-size 16
-  --extra-stage1-args "--no-augment" --extra-stage2-args "--no-augment"
-  --contrastive-args "--criterion sign_contrastive_ce --contrastive-weight 0.5"
+  --extra-stage1-args=--no-augment --extra-stage2-args=--no-augment
+  "--contrastive-args=--criterion sign_contrastive_ce --contrastive-weight 0.5"
   --eval-bleu-args '{"beam": 1, "max_len_b": 40}' --beam 5 --max-len-b 40)
 [ "$CPU" = 1 ] && ARGS+=(--cpu)
 
