@@ -382,7 +382,7 @@ def markdown(r, args):
         lines.append(f"| stage-2 update, raw video vs cached features | `{s2['arch']}` ({s2['trainable'] / 1e6:.1f} M "
                      f"trainable), batch {s2['batch']}, {s2['frames']} frames at {s2['size']} px | "
                      f"{v['s_per_update']:.3f} vs {c['s_per_update']:.3f} s/update; {v['input_mb']:.2f} vs "
-                     f"{c['input_mb']:.2f} MB input | {v['s_per_update'] / c['s_per_update']:.2f}x faster cached |")
+                     f"{c['input_mb']:.2f} MB input | {v['s_per_update'] / c['s_per_update']:.2f}x (video time / cached time) |")
     if "extraction" in r:
         e = r["extraction"]
         lines.append(f"| feature extraction (visual encoder forward) | {e['frames']} frames at {e['size']} px, "
