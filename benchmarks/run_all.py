@@ -66,7 +66,7 @@ SETTINGS = {
     "cpu": dict(s1_arch="light_t", s1_size=112, s1_batch=2, s1_updates=2, s1_warmup=1,
                 s2_arch="sign_mbart_tiny", s2_size=112, s2_batch=4, s2_updates=3,
                 ext_size=112, ext_frames=64, ext_repeat=2,
-                mem_size=112, mem_batch=2, mem_frames=24, mem_chunk=16, mem_steps=1,
+                mem_size=224, mem_batch=2, mem_frames=32, mem_chunk=16, mem_steps=1,
                 dec_s1_arch="light_t_tiny", dec_s2_arch="sign_mbart_tiny", dec_size=64, dec_batches=(1, 32),
                 loader_videos=8, loader_batch=2, loader_batches=13),
 }
@@ -167,7 +167,7 @@ def machine(args, device):
         n, dtype = 8192, torch.float16
     else:
         name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} torch threads"
-        n, dtype = 1024, torch.float32
+        n, dtype = 2048, torch.float32
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     sec = timed(lambda: torch.mm(a, b), device, repeat=5 if device.type == "cuda" else 3)
@@ -218,6 +218,9 @@ def memory(args, device, tmp):
         r = measure_stage1_memory(device=device.type, frames=frames, size=s["mem_size"], checkpoint=ckpt,
                                   batch_size=s["mem_batch"], steps=s["mem_steps"], arch=s["s1_arch"],
                                   max_frames_per_chunk=chunk)
+        if r["per_frame"] <= 0:
+            raise RuntimeError(f"stage-1 memory not measurable at {frames} frames of {s['mem_size']} px: the peak "
+                               "resident set did not grow over the warm-up update (use more frames)")
         out.append(r)
         print(f"  memory, checkpointing {ckpt}, chunk {chunk}: {r['per_frame'] / 2**20:.2f} MiB/frame, "
               f"{r['seconds']:.3f} s/update", flush=True)

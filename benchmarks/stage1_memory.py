@@ -5,7 +5,7 @@ One update is what ``fairseq-train`` does per batch (the model of ``stage1_speed
 initialised ``light_t``, fairseq's label-smoothed cross-entropy, SGD with momentum) on a batch of
 ``--batch-size`` synthetic uint8 videos holding ``--frames`` frames in all, every one reaching the CNN
 (100 % sampling). Peak memory: ``torch.cuda.max_memory_allocated`` on a GPU (after a warm-up update),
-the process's peak resident set (``getrusage``) on a CPU, each setting in a fresh subprocess there.
+the process's peak resident set (``VmHWM``) on a CPU, each setting in a fresh subprocess there.
 ``per_frame`` is (peak - memory held before the update) / frames: the update's activation memory
 per frame. ``seconds``: mean time of the timed updates.
 
@@ -17,7 +17,6 @@ per frame. ``seconds``: mean time of the timed updates.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,16 @@ from stage1_speed import build, make_data, make_sample, to_device, write_model_d
 
 CPU_DEFAULTS = dict(frames=32, batch_size=2)
 CUDA_DEFAULTS = dict(frames=928, batch_size=8)  # PHOENIX-2014-T: ~116 frames per video, 100 % sampling
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set since its exec (``VmHWM``). Unlike ``getrusage``'s ``ru_maxrss``,
+    it does not carry over a larger parent's peak into a subprocess."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
 def _sync(device):
@@ -74,9 +83,9 @@ def _measure(device, frames, size, checkpoint, batch_size, steps, arch, max_fram
         torch.cuda.reset_peak_memory_stats(device)
     else:
         update(one_frame)  # gradients and optimizer state, with next to no activations
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        base = peak_rss_bytes()
         update()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = peak_rss_bytes()
     times = []
     for _ in range(steps):
         _sync(device)
