@@ -480,3 +480,26 @@ def test_resnet18_with_another_classifier_head_loads(tmp_path):
     for k, v in ref.state_dict().items():
         if not k.startswith("fc."):
             assert torch.equal(got[k], v), k
+
+
+# ------------------------------------------------------------- beam search encodes once
+@pytest.mark.parametrize("beam", [1, 5])
+def test_beam_search_runs_the_visual_encoder_once_per_sentence(data_dir, beam):
+    """fairseq's SequenceGenerator (through the task's inference_step, as fairseq-generate calls it)
+    encodes each video once and reorders the encoder output for the beams: the CNN sees every real
+    frame of the batch exactly once, never once per beam or per step."""
+    task, model = build_task_and_model(data_dir)
+    model.eval()
+    visual = model.encoder.visual
+    gen_args = options.parse_args_and_arch(options.get_generation_parser(), [
+        str(data_dir), "--user-dir", USER_DIR, "--task", "sign_translation", "--beam", str(beam),
+        "--max-len-a", "0", "--max-len-b", "6", "--min-len", "6"])
+    generator = task.build_generator([model], convert_namespace_to_omegaconf(gen_args).generation)
+    lengths = [5, 9, 7]
+    src, lens = random_videos(lengths)
+    sample = {"id": torch.arange(3), "net_input": {"src_tokens": src, "src_lengths": lens,
+                                                  "prev_output_tokens": torch.full((3, 1), 2)}}
+    before = visual.frames_processed
+    hypos = task.inference_step(generator, [model], sample)
+    assert [len(h) for h in hypos] == [beam] * 3 and all(len(h[0]["tokens"]) == 7 for h in hypos)
+    assert visual.frames_processed - before == sum(lengths)

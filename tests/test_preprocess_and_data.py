@@ -397,10 +397,13 @@ def test_fairseq_train_usage_lists_task_options(phoenix):
 
 def test_flallm_help_lists_task_and_model_options():
     """fairseq parses --help before adding task/model options; flallm-help prints the full parser."""
-    proc = run(["flallm-help", "train", "--task", "sign_translation", "--arch", "light_t"])
+    proc = run(["flallm-help", "train", "--task", "sign_translation", "--arch", "light_t",
+                "--criterion", "sign_contrastive_ce"])
     assert "usage: fairseq-train" in proc.stdout
     assert "rouge_l" in proc.stdout  # the plugin's scorers are registered
-    for opt in list(TASK_OPTIONS) + ["--temporal-spec", "--vl-adapter-hidden-dim", "--no-scale-visual-input"]:
+    for opt in list(TASK_OPTIONS) + ["--temporal-spec", "--vl-adapter-hidden-dim", "--no-scale-visual-input",
+                                     "--checkpoint-backbone-activations", "--label-smoothing",
+                                     "--contrastive-weight", "--contrastive-init-temperature", "--contrastive-visual"]:
         assert opt in proc.stdout, opt
 
 
