@@ -274,10 +274,7 @@ def render_video(glosses: Sequence[str], hs: HardSigner, frame_w: int, frame_h: 
     for dom, other, (hx, hy) in _timeline(glosses, fps, signer.transition, amp, coart, hold):
         img = base.copy()
         painter.head(img, signer, hx, hy)
-        painter.arm(img, other, -1.0, sleeve)
-        painter.arm(img, dom, 1.0, sleeve)
-        painter.hand(img, other, radius, skin)
-        painter.hand(img, dom, radius, skin)
+        painter.hands(img, dom, other, sleeve, radius, skin)
         out.append(img)
     return out
 

@@ -396,6 +396,13 @@ class _Painter:
         h = self.px([(hand.x, hand.y)])[0]
         cv2.line(img, (int(sh[0]), int(sh[1])), (int(h[0]), int(h[1])), bgr, self.thickness(13), cv2.LINE_AA, _SHIFT)
 
+    def hands(self, img, dom: HandState, other: HandState, sleeve, radius: float, skin):
+        """Both arms, then both hands (the dominant one last, on top)."""
+        self.arm(img, other, -1.0, sleeve)
+        self.arm(img, dom, 1.0, sleeve)
+        self.hand(img, other, radius, skin)
+        self.hand(img, dom, radius, skin)
+
     def hand(self, img, hand: HandState, radius: float, bgr):
         pts = _hand_pts(hand.shape, hand.angle, radius * hand.size) + np.array([hand.x, hand.y])
         if hand.shape == "ring":
@@ -451,10 +458,7 @@ def render_video(glosses: Sequence[str], signer: Signer, frame_w: int, frame_h: 
     out = []
     for dom, other in _timeline(glosses, fps, signer.transition, amp, hold):
         img = base.copy()
-        painter.arm(img, other, -1.0, sleeve)
-        painter.arm(img, dom, 1.0, sleeve)
-        painter.hand(img, other, radius, skin)
-        painter.hand(img, dom, radius, skin)
+        painter.hands(img, dom, other, sleeve, radius, skin)
         out.append(img)
     return out
 
