@@ -503,3 +503,20 @@ def test_beam_search_runs_the_visual_encoder_once_per_sentence(data_dir, beam):
     hypos = task.inference_step(generator, [model], sample)
     assert [len(h) for h in hypos] == [beam] * 3 and all(len(h[0]["tokens"]) == 7 for h in hypos)
     assert visual.frames_processed - before == sum(lengths)
+
+
+def test_visual_encoder_is_the_visual_param_group(data_dir):
+    """--optimizer param_group_adam --group-lr '{"visual": ...}' reaches exactly the ResNet-18 + temporal module."""
+    from fairseq import optim
+
+    _, model = build_task_and_model(data_dir)
+    visual = {id(p) for p in model.encoder.visual.parameters()}
+    assert all(getattr(p, "param_group", "default") == ("visual" if id(p) in visual else "default")
+               for p in model.parameters())
+    args = options.parse_args_and_arch(options.get_training_parser(), [
+        str(data_dir), "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny", "--cpu",
+        "--optimizer", "param_group_adam", "--lr", "1e-3", "--group-lr", '{"visual": 1e-2}'])
+    opt = optim.build_optimizer(convert_namespace_to_omegaconf(args).optimizer, list(model.parameters()))
+    lrs = {g["group"]: (g["lr"], sum(p.numel() for p in g["params"])) for g in opt.optimizer.param_groups}
+    assert lrs["visual"] == (1e-2, sum(p.numel() for p in model.encoder.visual.parameters()))
+    assert lrs["default"][0] == 1e-3

@@ -84,6 +84,10 @@ class LightTModel(TransformerModel):
         encoder = cls.build_encoder(args, tgt_dict)
         decoder = cls.build_decoder(args, tgt_dict, cls.build_embedding(args, tgt_dict, args.decoder_embed_dim))
         model = cls(args, encoder, decoder)
+        # the visual encoder (ResNet-18 + temporal module) is the "visual" group of --optimizer
+        # param_group_adam: --group-lr '{"visual": ...}' gives it its own peak learning rate
+        for p in model.encoder.visual.parameters():
+            p.param_group = "visual"
         logger.info(model.param_summary(getattr(args, "arch", None)))
         return model
 
