@@ -118,11 +118,45 @@ def test_sign_mbart_stage2(stage1):
     (["--contrastive-init-temperature", "0.1"], "--contrastive-init-temperature acts only with"),
     (["--contrastive-visual", "adapter"], "--contrastive-visual acts only with"),
     (["--contrastive-weight", "-1"], "must be >= 0"),
+    (["--contrastive-only-updates", "10"], "--contrastive-only-updates acts only with"),
     (["--contrastive-weight", "1", "--contrastive-init-temperature", "0"], "must be > 0"),
 ])
 def test_settings_where_the_loss_cannot_act_are_refused(stage1, extra, expected):
     with pytest.raises(ValueError, match=expected):
         build(stage1["data"], "light_t_tiny", *extra)
+
+
+def test_alignment_warm_up_trains_the_contrastive_loss_alone(stage1):
+    """--contrastive-only-updates 1, through the task's train_step: at update 0 the decoder's output
+    projection (reached by the CE only) gets no gradient while the visual encoder does; from update 1 on
+    it does; validation scores CE + W x contrastive throughout; without the task's update number the
+    training forward is refused."""
+    from fairseq import optim
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    args, task, model, crit, sample = build(stage1["data"], "light_t_tiny", "--contrastive-weight", "0.5",
+                                            "--contrastive-only-updates", "1", "--optimizer", "adam", "--lr", "1e-3")
+    optimizer = optim.build_optimizer(convert_namespace_to_omegaconf(args).optimizer,
+                                      list(model.parameters()) + list(crit.parameters()))
+    out_proj = model.decoder.output_projection.weight
+    conv1 = model.encoder.visual.backbone.conv1.weight
+    for update, ce_trained in ((0, False), (1, True)):
+        optimizer.zero_grad()
+        loss, size, log = task.train_step(sample, model, crit, optimizer, update)
+        assert out_proj.grad is not None and conv1.grad is not None
+        assert bool(out_proj.grad.abs().sum() > 0) is ce_trained, update
+        assert conv1.grad.abs().sum() > 0
+        contrastive = 0.5 * size * log["contrastive_loss"] / log["ncontrastive"]
+        if not ce_trained:
+            torch.testing.assert_close(log["loss"], torch.as_tensor(contrastive, dtype=log["loss"].dtype))
+    model.eval()
+    with torch.no_grad():
+        loss, size, log = task.valid_step(sample, model, crit)
+    assert log["loss"] > 0.5 * size * log["contrastive_loss"] / log["ncontrastive"] + 1e-3  # the CE is in it
+    model.train()
+    crit.num_updates = None
+    with pytest.raises(ValueError, match="needs the update number"):
+        crit(model, sample)
 
 
 def test_model_without_a_shared_width_is_refused(stage1):

@@ -15,7 +15,9 @@
 # parallel, sharing OUT_DIR/experiment/steps; a last run then only reads them and writes the whole table);
 # N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [10/10]; ROWS [the rows above];
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
-# process; PYTHON [python]. Results: OUT_DIR/experiment/results.{md,csv,json}.
+# process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 0.5]: the
+# stage-1 options of the contrastive row; EXPERIMENT [experiment]: the results directory under OUT_DIR (a second
+# run with another EXPERIMENT and CONTRASTIVE_ARGS reuses OUT_DIR's data). Results: OUT_DIR/$EXPERIMENT/results.*
 set -euo pipefail
 OUT=${1:?usage: $0 OUT_DIR}
 PY=${PYTHON:-python}
@@ -23,11 +25,17 @@ SEEDS=${SEEDS:-3}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
 ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
+CONTRASTIVE_ARGS=${CONTRASTIVE_ARGS:---criterion sign_contrastive_ce --contrastive-weight 0.5}
+EXPERIMENT=${EXPERIMENT:-experiment}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$HERE"
 mkdir -p "$OUT"
 t0=$(date +%s)
 
+if [ -f "$OUT/data/config.yaml" ] && [ -f "$OUT/data.done" ]; then
+  MBART_DIR=${MBART_DIR:-$OUT/mbart.trimmed}
+  echo "data ready (reused $OUT/data)"
+else
 $PY examples/synthetic/generate_dataset.py --preset hard --out-root "$OUT/raw" --n-train "$N_TRAIN" \
   --n-dev "$N_DEV" --n-test "$N_TEST" --seed 1 > "$OUT/generate.json"
 awk -F'|' 'NR > 1 {print $7}' "$OUT/raw/PHOENIX-2014-T/annotations/manual/PHOENIX-2014-T.train.corpus.csv" \
@@ -41,16 +49,18 @@ if [ -z "${MBART_DIR:-}" ]; then
 fi
 $PY preprocess/prep_phoenix14t.py --data-root "$OUT/raw" --out-dir "$OUT/data" --resize 56 --crop 48 \
   --spm-model "$MBART_DIR/sentence.bpe.model" --dict "$MBART_DIR/dict.txt" --tgt-lang-tag "[de_DE]"
+touch "$OUT/data.done"
 echo "data ready in $(( $(date +%s) - t0 )) s"
+fi
 
 # the demo's CPU-budget recipe (examples/synthetic/run_demo.py), from scratch, no augmentation at 48 px
-ARGS=(--data "$OUT/data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/experiment" --visual-backbone-weights none
+ARGS=(--data "$OUT/data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/$EXPERIMENT" --visual-backbone-weights none
   --num-workers "$WORKERS" --stage1-arch light_t_tiny --stage1-optimizer adam --stage1-lr 1e-3
   --stage1-warmup-updates 50 --stage1-epochs "$E1" --stage1-batch-size 16 --stage2-arch sign_mbart_tiny
   --stage2-arch-args "--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --decoder-attention-heads 4"
   --stage2-lr 1e-3 --adapter-lr 3e-3 --visual-lr 1e-3 --stage2-epochs "$E2" --stage2-batch-size 16
   --extra-stage1-args=--no-augment --extra-stage2-args=--no-augment
-  "--contrastive-args=--criterion sign_contrastive_ce --contrastive-weight 0.5"
+  "--contrastive-args=$CONTRASTIVE_ARGS"
   --eval-bleu-args '{"beam": 1, "max_len_b": 40}' --beam 5 --max-len-b 40)
 [ "$CPU" = 1 ] && ARGS+=(--cpu)
 
@@ -62,19 +72,19 @@ if [ "$JOBS" -gt 1 ]; then
   done
   shared=$(echo ",$ROWS," | grep -o -E ',(stage1_only|factorized|mbart_random)' | tr -d '\n' | sed 's/^,//')
   [ -n "$shared" ] && groups=("$shared" "${groups[@]}")
-  mkdir -p "$OUT/logs"
+  mkdir -p "$OUT/$EXPERIMENT/logs"
   pids=()
   for g in "${groups[@]}"; do
     for s in $(seq 1 "$SEEDS"); do
       while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
       $PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$g" --seeds 1 --first-seed "$s" \
-        > "$OUT/logs/${g//,/+}.seed$s.log" 2>&1 &
+        > "$OUT/$EXPERIMENT/logs/${g//,/+}.seed$s.log" 2>&1 &
       pids+=($!)
     done
   done
   fail=0
   for p in "${pids[@]}"; do wait "$p" || fail=1; done
-  [ $fail = 0 ] || { echo "a run failed: see $OUT/logs" >&2; exit 1; }
+  [ $fail = 0 ] || { echo "a run failed: see $OUT/$EXPERIMENT/logs" >&2; exit 1; }
 fi
 $PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$ROWS" --seeds "$SEEDS" | tail -n 30
 echo "total $(( $(date +%s) - t0 )) s"

@@ -21,7 +21,10 @@ The loss per sample-size unit is the label-smoothed CE per token (per sentence w
 ``--sentence-avg``) + ``W`` x the InfoNCE per video: fairseq divides the summed loss by the
 sample size, so the criterion adds ``W x sample_size x mean InfoNCE``. ``W = 0`` (the default)
 is the paper's loss exactly: the criterion then is ``label_smoothed_cross_entropy`` and has no
-parameters.
+parameters. ``--contrastive-only-updates N`` trains the contrastive loss alone for the first N
+updates (an alignment warm-up before translation, as GFSLT-VLP's visual-language pre-training;
+the CE is still computed and logged as ``nll_loss``), then CE + ``W`` x contrastive; validation
+always scores CE + ``W`` x contrastive, so the best checkpoint is chosen on the full loss.
 
 Where the logit scale lives: on the criterion. fairseq's trainer optimises the criterion's
 parameters with the model's, saves them in the checkpoint (``criterion``) and restores them on
@@ -88,6 +91,15 @@ class SignContrastiveCECriterionConfig(LabelSmoothedCrossEntropyCriterionConfig)
             "--contrastive-weight > 0"
         },
     )
+    contrastive_only_updates: int = field(
+        default=0,
+        metadata={
+            "help": "train on the contrastive loss alone for the first N updates (the cross-entropy is computed and "
+            "logged but not trained: an alignment warm-up, as GFSLT-VLP's visual-language pre-training before "
+            "translation), then on CE + weight x contrastive; validation always reports CE + weight x contrastive. "
+            "Needs --contrastive-weight > 0 and --task sign_translation (which tells the criterion the update number)"
+        },
+    )
     batch_size: Optional[int] = II("dataset.batch_size")
 
 
@@ -134,6 +146,7 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
         contrastive_weight=0.0,
         contrastive_init_temperature=None,
         contrastive_visual=None,
+        contrastive_only_updates=0,
         batch_size=None,
     ):
         super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
@@ -141,7 +154,8 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
             raise ValueError(f"--contrastive-weight {contrastive_weight}: must be >= 0 (0 = the paper's loss)")
         if contrastive_weight == 0:
             for flag, value in (("--contrastive-init-temperature", contrastive_init_temperature),
-                                ("--contrastive-visual", contrastive_visual)):
+                                ("--contrastive-visual", contrastive_visual),
+                                ("--contrastive-only-updates", contrastive_only_updates or None)):
                 if value is not None:
                     raise ValueError(f"{flag} acts only with --contrastive-weight > 0: set a weight or drop {flag}")
         temperature = DEFAULT_TEMPERATURE if contrastive_init_temperature is None else contrastive_init_temperature
@@ -152,7 +166,11 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
                 "--batch-size 1 with --contrastive-weight > 0: every batch holds one video, which has no in-batch "
                 "negative, so the contrastive loss would never act: use --batch-size 2 or more (or weight 0)"
             )
+        if contrastive_only_updates < 0:
+            raise ValueError(f"--contrastive-only-updates {contrastive_only_updates}: must be >= 0")
         self.contrastive_weight = contrastive_weight
+        self.contrastive_only_updates = contrastive_only_updates
+        self.num_updates = None  # set by the task before every training step (set_num_updates)
         self.visual_key = VISUAL_SOURCES[str(contrastive_visual or "encoder_out")]
         tgt_dict = task.target_dictionary
         self.nspecial = tgt_dict.nspecial
@@ -162,6 +180,23 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
         self.register_parameter("logit_scale", scale)
 
     # ------------------------------------------------------------------ loss
+    def set_num_updates(self, num_updates: int) -> None:
+        """The trainer's update number (fairseq tells models, not criterions: the sign_translation task
+        calls this before each training step, as fairseq's task calls ``model.set_num_updates``)."""
+        self.num_updates = num_updates
+
+    def alignment_only(self, model) -> bool:
+        """Whether this forward trains the contrastive loss alone (``--contrastive-only-updates``)."""
+        if self.contrastive_only_updates == 0 or not model.training:
+            return False
+        if self.num_updates is None:
+            raise ValueError(
+                f"{NAME}: --contrastive-only-updates {self.contrastive_only_updates} needs the update number, which "
+                "the sign_translation task gives the criterion before each training step; this task did not: use "
+                "--task sign_translation or drop --contrastive-only-updates"
+            )
+        return self.num_updates < self.contrastive_only_updates
+
     def forward(self, model, sample, reduce=True):
         if self.contrastive_weight == 0:
             return super().forward(model, sample, reduce=reduce)
@@ -178,6 +213,8 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
         if len(captured) != 1:
             raise ValueError(f"{NAME}: {type(model).__name__}'s forward ran its encoder {len(captured)} times, "
                              "not once: the contrastive loss cannot tell which output pairs with the sentences")
+        if self.alignment_only(model):  # warm-up: the CE stays in the graph with weight 0 (DDP expects every gradient)
+            loss = 0.0 * loss
         visual = self.pooled_visual(captured[0], type(model).__name__)
         text = self.pooled_text(embed_tokens, sample["target"])
         if visual.size(-1) != text.size(-1):

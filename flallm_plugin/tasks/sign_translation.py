@@ -314,6 +314,8 @@ class SignTranslationTask(FairseqTask):
 
     # -------------------------------------------------------------- training
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if hasattr(criterion, "set_num_updates"):  # as fairseq's train_step tells the model
+            criterion.set_num_updates(update_num)
         loss, sample_size, logging_output = super().train_step(
             sample, model, criterion, optimizer, update_num, ignore_grad
         )
