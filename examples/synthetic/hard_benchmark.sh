@@ -70,7 +70,7 @@ if [ "$JOBS" -gt 1 ]; then
   for r in ${ROWS//,/ }; do
     case $r in stage1_only|factorized|mbart_random) ;; *) groups+=("$r") ;; esac
   done
-  shared=$(echo ",$ROWS," | grep -o -E ',(stage1_only|factorized|mbart_random)' | tr -d '\n' | sed 's/^,//')
+  shared=$(echo ",$ROWS," | { grep -o -E ',(stage1_only|factorized|mbart_random)' || true; } | tr -d '\n' | sed 's/^,//')
   [ -n "$shared" ] && groups=("$shared" "${groups[@]}")
   mkdir -p "$OUT/$EXPERIMENT/logs"
   pids=()
