@@ -5,7 +5,8 @@
 #
 #   text_only       stage 1 on black frames: what the targets alone give (the baseline of every stage-1 figure)
 #   stage1_only     stage 1 (Light-T) alone                     factorized    stage 1 -> cached features -> stage 2
-#   mbart_random    factorized with a random mBART (Table 10)   contrastive   factorized, stage 1 + alignment loss
+#   mbart_random    factorized with a random mBART (Table 10)   contrastive   factorized, stage 1 with the
+#                   alignment loss and its warm-up (the from-scratch recipe: README, "Stage 1 from scratch")
 #   joint           no stage 1, visual encoder + mBART trained end to end on video (Table 4)
 #   no_visual_init  no stage 1, frozen random ResNet (Table 5)  sampling_50   factorized at 50 % of the frames (Table 6)
 #
@@ -15,9 +16,10 @@
 # parallel, sharing OUT_DIR/experiment/steps; a last run then only reads them and writes the whole table);
 # N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [10/10]; ROWS [the rows above];
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
-# process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 0.5]: the
-# stage-1 options of the contrastive row; EXPERIMENT [experiment]: the results directory under OUT_DIR (a second
-# run with another EXPERIMENT and CONTRASTIVE_ARGS reuses OUT_DIR's data). Results: OUT_DIR/$EXPERIMENT/results.*
+# process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 0.5
+# --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
+# EXPERIMENT [experiment]: the results directory under OUT_DIR (a second run with another EXPERIMENT and
+# CONTRASTIVE_ARGS reuses OUT_DIR's data). Results: OUT_DIR/$EXPERIMENT/results.*
 set -euo pipefail
 OUT=${1:?usage: $0 OUT_DIR}
 PY=${PYTHON:-python}
@@ -25,7 +27,9 @@ SEEDS=${SEEDS:-3}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
 ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
-CONTRASTIVE_ARGS=${CONTRASTIVE_ARGS:---criterion sign_contrastive_ce --contrastive-weight 0.5}
+# stage 1 from scratch: the alignment loss alone for the first 30 % of the updates (batches of 16), then with CE
+ALIGN_UPDATES=$(( (N_TRAIN + 15) / 16 * E1 * 3 / 10 ))
+CONTRASTIVE_ARGS=${CONTRASTIVE_ARGS:---criterion sign_contrastive_ce --contrastive-weight 0.5 --contrastive-only-updates $ALIGN_UPDATES}
 EXPERIMENT=${EXPERIMENT:-experiment}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$HERE"
