@@ -16,7 +16,7 @@
 # parallel, sharing OUT_DIR/experiment/steps; a last run then only reads them and writes the whole table);
 # N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [10/10]; ROWS [the rows above];
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
-# process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 0.5
+# process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
 # EXPERIMENT [experiment]: the results directory under OUT_DIR (a second run with another EXPERIMENT and
 # CONTRASTIVE_ARGS reuses OUT_DIR's data). Results: OUT_DIR/$EXPERIMENT/results.*
@@ -27,9 +27,10 @@ SEEDS=${SEEDS:-3}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
 ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
-# stage 1 from scratch: the alignment loss alone for the first 30 % of the updates (batches of 16), then with CE
+# stage 1 from scratch: the alignment loss alone for the first 30 % of the updates (batches of 16),
+# then CE + 1.0 x contrastive (README, "Stage 1 from scratch")
 ALIGN_UPDATES=$(( (N_TRAIN + 15) / 16 * E1 * 3 / 10 ))
-CONTRASTIVE_ARGS=${CONTRASTIVE_ARGS:---criterion sign_contrastive_ce --contrastive-weight 0.5 --contrastive-only-updates $ALIGN_UPDATES}
+CONTRASTIVE_ARGS=${CONTRASTIVE_ARGS:---criterion sign_contrastive_ce --contrastive-weight 1.0 --contrastive-only-updates $ALIGN_UPDATES}
 EXPERIMENT=${EXPERIMENT:-experiment}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$HERE"
