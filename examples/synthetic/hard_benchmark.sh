@@ -26,10 +26,11 @@ PY=${PYTHON:-python}
 SEEDS=${SEEDS:-3}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
+B1=16  # stage 1's batch size
 ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
-# stage 1 from scratch: the alignment loss alone for the first 30 % of the updates (batches of 16),
+# stage 1 from scratch: the alignment loss alone for the first 30 % of the updates,
 # then CE + 1.0 x contrastive (README, "Stage 1 from scratch")
-ALIGN_UPDATES=$(( (N_TRAIN + 15) / 16 * E1 * 3 / 10 ))
+ALIGN_UPDATES=$(( (N_TRAIN + B1 - 1) / B1 * E1 * 3 / 10 ))
 CONTRASTIVE_ARGS=${CONTRASTIVE_ARGS:---criterion sign_contrastive_ce --contrastive-weight 1.0 --contrastive-only-updates $ALIGN_UPDATES}
 EXPERIMENT=${EXPERIMENT:-experiment}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,7 +62,7 @@ fi
 # the demo's CPU-budget recipe (examples/synthetic/run_demo.py), from scratch, no augmentation at 48 px
 ARGS=(--data "$OUT/data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/$EXPERIMENT" --visual-backbone-weights none
   --num-workers "$WORKERS" --stage1-arch light_t_tiny --stage1-optimizer adam --stage1-lr 1e-3
-  --stage1-warmup-updates 50 --stage1-epochs "$E1" --stage1-batch-size 16 --stage2-arch sign_mbart_tiny
+  --stage1-warmup-updates 50 --stage1-epochs "$E1" --stage1-batch-size "$B1" --stage2-arch sign_mbart_tiny
   --stage2-arch-args "--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --decoder-attention-heads 4"
   --stage2-lr 1e-3 --adapter-lr 3e-3 --visual-lr 1e-3 --stage2-epochs "$E2" --stage2-batch-size 16
   --extra-stage1-args=--no-augment --extra-stage2-args=--no-augment
