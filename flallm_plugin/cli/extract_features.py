@@ -207,7 +207,8 @@ def extract_to(args, out_dir: str) -> dict:
 
 
 def cli_main(argv=None):
-    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO, stream=sys.stdout)
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", level=logging.INFO,
+                        stream=sys.stdout, force=True)  # importing fairseq ran its modules' basicConfig
     args = get_parser().parse_args(argv)
     extract(args)
 

@@ -8,9 +8,10 @@ that need the same work share it, and a re-run after an interruption redoes only
 A step directory without ``done.json`` (a killed run) is deleted and the step redone from scratch.
 
 fairseq's programs (``fairseq-train``, ``fairseq-generate``) and ``flallm-extract-features`` run in a
-forked child of this process, with the command's argv, output and exit status: the child starts with
-fairseq already imported (a fresh interpreter spends ~5 s importing it, a tiny step less than that) and
-is as isolated from the next step as a new process. Other commands run as subprocesses.
+forked child of this process (:mod:`flallm_plugin.forked_cli`), with the command's argv, output and exit
+status: the child starts with fairseq already imported (a fresh interpreter spends ~5 s importing it, a tiny
+step less than that) and is as isolated from the next step as a new process. Other commands run as
+subprocesses.
 """
 import hashlib
 import importlib
@@ -19,12 +20,11 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
-import traceback
 from typing import Callable, Dict, List, Optional
 
 from flallm_plugin.data.atomic_file import atomic_write_text
+from flallm_plugin.forked_cli import run_forked
 
 logger = logging.getLogger("flallm.experiment")
 
@@ -46,40 +46,6 @@ def entry_point(cmd: List[str]):
     if name in FORKED_ENTRY_POINTS:
         return FORKED_ENTRY_POINTS[name] + ([name] + cmd[1:],)
     return None
-
-
-def run_forked(module: str, function: str, argv: List[str], env: Dict[str, str], stdout_path: str,
-               stderr_path: str) -> int:
-    """Run ``module.function()`` with ``sys.argv = argv`` in a forked child whose file descriptors 1 and 2
-    are the two files (appended to); returns its exit status as ``subprocess`` would."""
-    entry = getattr(importlib.import_module(module), function)  # imported once, here, before the fork
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 1
-        try:
-            out = os.open(stdout_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            err = out if stderr_path == stdout_path else os.open(stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            os.dup2(out, 1)
-            os.dup2(err, 2)
-            os.environ.clear()
-            os.environ.update(env)
-            sys.argv = list(argv)
-            try:
-                entry()
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            except BaseException:
-                traceback.print_exc()
-                code = 1
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def spec_key(kind: str, spec: Dict) -> str:
@@ -144,7 +110,9 @@ class StepStore(object):
             open(stdout_path, "w").close()
         forked = entry_point(cmd)
         if forked is not None:
-            returncode = run_forked(*forked, env, stdout_path or log_path, log_path)
+            module, function, argv = forked
+            entry = getattr(importlib.import_module(module), function)  # imported here, before the fork
+            returncode = run_forked(entry, argv, env, stdout_path or log_path, log_path)
         else:
             with open(log_path, "a", encoding="utf-8") as log:
                 if stdout_path is None:

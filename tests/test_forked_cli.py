@@ -1,0 +1,51 @@
+"""flallm_plugin.forked_cli: a forked child reports what a new process would (argv, environment, working
+directory, output, exit status, ``sys.exit("message")``), and one past its time limit is killed with its own
+children."""
+import os
+import subprocess
+import sys
+import time
+
+from flallm_plugin.forked_cli import fork_call, run_forked, wait_exit_code
+
+
+def _program():
+    print("argv", sys.argv[1:], "cwd", os.getcwd(), "X", os.environ.get("X"))
+    print("to stderr", file=sys.stderr)
+    sys.exit(f"{sys.argv[0]}: error: {sys.argv[1]}")
+
+
+def test_child_status_output_and_exit_message_as_a_process(tmp_path):
+    out, err = str(tmp_path / "out"), str(tmp_path / "err")
+    before = (dict(os.environ), os.getcwd(), list(sys.argv))
+    code = run_forked(_program, ["prog", "bad value"], {"X": "1"}, out, err)
+    assert code == 1
+    assert open(out).read() == f"argv ['bad value'] cwd {os.getcwd()} X 1\n"
+    assert open(err).read() == "to stderr\nprog: error: bad value\n"
+    assert (dict(os.environ), os.getcwd(), list(sys.argv)) == before  # the parent's are untouched
+    # the same as Python reports for a new process
+    proc = subprocess.run([sys.executable, "-c", "import sys; sys.exit('prog: error: bad value')"],
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (code, "prog: error: bad value\n")
+
+
+def test_time_limit_kills_the_child_and_its_children(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+
+    def program():
+        grandchild = subprocess.Popen(["sleep", "60"])
+        pid_file.write_text(str(grandchild.pid))
+        time.sleep(60)
+
+    log = str(tmp_path / "log")
+    pid = fork_call(program, ["prog"], dict(os.environ), log, log, cwd=str(tmp_path), new_group=True)
+    deadline = time.time() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline, open(log).read()
+        time.sleep(0.05)
+    assert wait_exit_code(pid, timeout=0.5) is None
+    grandchild = int(pid_file.read_text())
+    deadline = time.time() + 10
+    while os.path.exists(f"/proc/{grandchild}") and open(f"/proc/{grandchild}/stat").read().split()[2] != "Z":
+        assert time.time() < deadline, "the grandchild outlived the time limit"
+        time.sleep(0.05)
