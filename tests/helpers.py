@@ -1,10 +1,13 @@
-"""Paths and the one subprocess runner of the tests (importable: ``pytest.ini`` puts tests/ on the path)."""
+"""Paths and the one program runner of the tests (importable: ``pytest.ini`` puts tests/ on the path)."""
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from fork_server import ForkServer
 
 REPO = Path(__file__).resolve().parents[1]
 USER_DIR = str(REPO / "flallm_plugin")  # for --user-dir
@@ -21,13 +24,35 @@ def _failure(cmd, what, stdout, stderr, tail):
             f"--- stderr (tail) ---\n{_text(stderr)[-tail:]}")
 
 
+_SERVER = []  # this pytest process's fork server, started by the first run()
+
+
+def _forked(cmd, env, cwd, timeout):
+    """``(returncode, stdout, stderr)`` of ``cmd`` run by the fork server (returncode None: timed out), or
+    None if ``cmd`` is not one of the programs it runs."""
+    if not _SERVER:
+        _SERVER.append(ForkServer(env))
+    server = _SERVER[0]
+    if not server.serves(env):
+        return None
+    with tempfile.TemporaryDirectory(prefix="flallm-run-") as d:
+        out, err = os.path.join(d, "stdout"), os.path.join(d, "stderr")
+        reply = server.run(cmd, env, cwd, out, err, timeout)
+        if reply is None:
+            return None
+        with open(out, encoding="utf-8", errors="replace") as f_out, open(err, encoding="utf-8", errors="replace") as f_err:
+            return reply["returncode"], f_out.read(), f_err.read()
+
+
 def run(cmd, check=True, cwd=REPO, timeout=900, label=None, tail=4000):
     """Run ``cmd`` (a list) and return the :class:`subprocess.CompletedProcess`, output captured as text.
 
     The command sees this checkout first on ``PYTHONPATH`` and the venv's bin dir first on
     ``PATH`` (``cmd[0]`` may be a console script's name). A non-zero exit (if ``check``) or a
     run longer than ``timeout`` seconds fails with the command, the return code and the tails
-    of stdout and stderr.
+    of stdout and stderr. This venv's Python programs run in a child of the fork server
+    (``fork_server.py``: the real program, without importing fairseq again); other commands, and any
+    with another thread count or import path than the server's, run as new processes.
     """
     cmd = [str(c) for c in cmd]
     env = dict(os.environ)
@@ -38,10 +63,18 @@ def run(cmd, check=True, cwd=REPO, timeout=900, label=None, tail=4000):
     env.setdefault("OMP_NUM_THREADS", "1")
     exe = shutil.which(cmd[0], path=env["PATH"]) or cmd[0]
     start = time.time()
-    try:
-        proc = subprocess.run([exe] + cmd[1:], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError(_failure(cmd, f"timed out after {timeout} s", e.stdout, e.stderr, tail)) from None
+    forked = _forked([exe] + cmd[1:], env, cwd, timeout)
+    if forked is not None:
+        returncode, stdout, stderr = forked
+        if returncode is None:
+            raise AssertionError(_failure(cmd, f"timed out after {timeout} s", stdout, stderr, tail))
+        proc = subprocess.CompletedProcess([exe] + cmd[1:], returncode, stdout, stderr)
+    else:
+        try:
+            proc = subprocess.run([exe] + cmd[1:], cwd=cwd, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(_failure(cmd, f"timed out after {timeout} s", e.stdout, e.stderr, tail)) from None
     if label:
         TIMINGS[label] = time.time() - start
     if check and proc.returncode != 0:

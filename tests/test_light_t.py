@@ -365,7 +365,7 @@ def test_overfit_checkpoint_loads_with_weights_only(overfit):
     assert "light_t_tiny" in str(state["cfg"]["model"])
     raw = safe_torch_load(str(overfit.ckpt))
     assert set(raw["model"]) == set(state["model"])
-    # the same file in a fresh interpreter that only imports the plugin
+    # the same file in a program that only imports the plugin (none of this module's imports)
     code = (
         "import sys, flallm_plugin; from fairseq import checkpoint_utils; "
         "s = checkpoint_utils.load_checkpoint_to_cpu(sys.argv[1]); print('LOADED', len(s['model']))"
