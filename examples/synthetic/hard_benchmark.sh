@@ -19,13 +19,16 @@
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
 # EXPERIMENT [experiment]: the results directory under OUT_DIR (a second run with another EXPERIMENT and
-# CONTRASTIVE_ARGS reuses OUT_DIR's data). Results: OUT_DIR/$EXPERIMENT/results.*
+# CONTRASTIVE_ARGS reuses OUT_DIR's data); TEXT_CORPUS_SIZE [50000] sentences and MBART_UPDATES [1500] of the
+# tiny mBART's pre-training; QUICK [0; 1: flallm-experiment --quick, a test of the script: tests/test_hard_benchmark.py].
+# Results: OUT_DIR/$EXPERIMENT/results.*
 set -euo pipefail
 OUT=${1:?usage: $0 OUT_DIR}
 PY=${PYTHON:-python}
 SEEDS=${SEEDS:-3}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
+TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
 # stage 1 from scratch: the alignment loss alone for the first 30 % of the updates,
@@ -43,13 +46,13 @@ if [ -f "$OUT/data/config.yaml" ] && [ -f "$OUT/data.done" ]; then
   echo "data ready (reused $OUT/data)"
 else
 $PY examples/synthetic/generate_dataset.py --preset hard --out-root "$OUT/raw" --n-train "$N_TRAIN" \
-  --n-dev "$N_DEV" --n-test "$N_TEST" --seed 1 > "$OUT/generate.json"
+  --n-dev "$N_DEV" --n-test "$N_TEST" --text-corpus-size "$TEXT_CORPUS_SIZE" --seed 1 > "$OUT/generate.json"
 awk -F'|' 'NR > 1 {print $7}' "$OUT/raw/PHOENIX-2014-T/annotations/manual/PHOENIX-2014-T.train.corpus.csv" \
   > "$OUT/train.de.txt"
 if [ -z "${MBART_DIR:-}" ]; then
   MBART_DIR=$OUT/mbart.trimmed
   $PY preprocess/pretrain_tiny_mbart.py --text "$OUT/raw/text_corpus.de.txt" --out-dir "$OUT/mbart" --langs de_DE \
-    --spm-vocab-size 2000 --max-update 1500 --layers 2 --dim 128 --ffn 256 --heads 4 --seed 1
+    --spm-vocab-size 2000 --max-update "$MBART_UPDATES" --layers 2 --dim 128 --ffn 256 --heads 4 --seed 1
   $PY preprocess/trim_mbart.py --mbart-dir "$OUT/mbart" --train-text "$OUT/train.de.txt" --out-dir "$MBART_DIR" \
     --langs de_DE
 fi
@@ -69,6 +72,7 @@ ARGS=(--data "$OUT/data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/$EXPERIME
   "--contrastive-args=$CONTRASTIVE_ARGS"
   --eval-bleu-args '{"beam": 1, "max_len_b": 40}' --beam 5 --max-len-b 40)
 [ "$CPU" = 1 ] && ARGS+=(--cpu)
+[ "$QUICK" = 1 ] && ARGS+=(--quick)
 
 if [ "$JOBS" -gt 1 ]; then
   # rows that share a stage 1 stay in one process; every (group, seed) is one process
