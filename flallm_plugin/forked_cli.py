@@ -8,7 +8,7 @@ fork server (``tests/fork_server.py``).
 
 The parent must not have started threads (OpenMP included) before forking; importing modules is fine.
 """
-import logging
+import atexit
 import os
 import signal
 import sys
@@ -61,7 +61,9 @@ def fork_call(entry: Callable[[], object], argv: List[str], env: Dict[str, str],
         except BaseException:
             traceback.print_exc()
             code = 1
-        logging.shutdown()
+        # what a new process does when it exits: the exit handlers (fairseq closes its TensorBoard writers in
+        # one, logging flushes its handlers), then the standard streams
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
     finally:

@@ -49,3 +49,18 @@ def test_time_limit_kills_the_child_and_its_children(tmp_path):
     while os.path.exists(f"/proc/{grandchild}") and open(f"/proc/{grandchild}/stat").read().split()[2] != "Z":
         assert time.time() < deadline, "the grandchild outlived the time limit"
         time.sleep(0.05)
+
+
+def test_exit_handlers_run_as_in_a_new_process(tmp_path):
+    """fairseq closes its TensorBoard writers in an ``atexit`` handler: a child that skipped them lost the last
+    events."""
+    marker = tmp_path / "flushed"
+
+    def program():
+        import atexit
+
+        atexit.register(marker.write_text, "yes")
+
+    log = str(tmp_path / "log")
+    assert run_forked(program, ["prog"], dict(os.environ), log, log) == 0
+    assert marker.read_text() == "yes"
