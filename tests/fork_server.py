@@ -1,6 +1,6 @@
 """The tests' fork server: runs this checkout's Python programs in children forked from a process that has
 already imported torch, fairseq and the plugin, so that a test's ``fairseq-train`` does not spend ~7 s of
-CPU importing them (the suite runs ~150 such programs).
+CPU importing them.
 
 Each command runs as the real program does (:mod:`flallm_plugin.forked_cli`): its console-script entry
 point, ``python -m module``, ``python script.py`` or ``python -c code`` in a forked child with the command's
