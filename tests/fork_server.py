@@ -9,7 +9,7 @@ argv, environment, working directory, stdout and stderr; nothing in the server h
 the server's (those are read when torch is imported): it runs as a new process. The child's root logger is
 a fresh interpreter's (fairseq's modules call ``logging.basicConfig`` when imported; ``fairseq-train``
 configures logging before importing fairseq). Started once per pytest process (each xdist worker has its
-own), the server stops when that process closes its end of the socket.
+own), the server stops when that process closes its end of the socket (``ForkServer.close``, at exit).
 """
 import importlib
 import json
@@ -140,6 +140,13 @@ class ForkServer(object):
                                f"{self.proc.wait()}; its log {self.log}:\n{tail}")
         reply = json.loads(line)
         return reply if reply["forked"] else None
+
+    def close(self) -> None:
+        """Stop the server (it ends when its socket closes) and remove its log, kept if it failed."""
+        self.reader.close()
+        self.sock.close()
+        if self.proc.wait() == 0:
+            os.unlink(self.log)
 
 
 if __name__ == "__main__":

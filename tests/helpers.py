@@ -1,4 +1,5 @@
 """Paths and the one program runner of the tests (importable: ``pytest.ini`` puts tests/ on the path)."""
+import atexit
 import os
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ def _forked(cmd, env, cwd, timeout):
     None if ``cmd`` is not one of the programs it runs."""
     if not _SERVER:
         _SERVER.append(ForkServer(env))
+        atexit.register(_SERVER[0].close)
     server = _SERVER[0]
     if not server.serves(env):
         return None
