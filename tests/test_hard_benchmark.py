@@ -1,6 +1,6 @@
 """examples/synthetic/hard_benchmark.sh itself, at tiny size (QUICK=1): the hard preset generated, a tiny mBART
-pre-trained and trimmed on its text, the videos prepared, then the rows with JOBS=2 (row groups x seeds as
-parallel processes sharing the step store, a last run writing the table from their steps)."""
+pre-trained and trimmed on its text, the videos prepared, then the rows of seed 2 alone with JOBS=2 (row groups x
+seeds as parallel processes sharing the step store, a last run writing the table from their steps)."""
 import json
 import os
 import sys
@@ -12,18 +12,20 @@ ROWS = ["text_only", "factorized", "contrastive"]
 
 def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
     out = tmp_path / "hard"
-    settings = dict(PYTHON=sys.executable, SEEDS=1, JOBS=2, N_TRAIN=12, N_DEV=3, N_TEST=3, STAGE1_EPOCHS=1,
-                    STAGE2_EPOCHS=1, TEXT_CORPUS_SIZE=200, MBART_UPDATES=2, QUICK=1, WORKERS=0, ROWS=",".join(ROWS))
+    settings = dict(PYTHON=sys.executable, SEEDS=1, FIRST_SEED=2, JOBS=2, N_TRAIN=12, N_DEV=3, N_TEST=3,
+                    STAGE1_EPOCHS=1, STAGE2_EPOCHS=1, TEXT_CORPUS_SIZE=200, MBART_UPDATES=2, QUICK=1, WORKERS=0,
+                    ROWS=",".join(ROWS))
     cmd = ["env", *[f"{k}={v}" for k, v in settings.items()], "bash", "examples/synthetic/hard_benchmark.sh", out]
     first = run(cmd, timeout=900, label="hard_benchmark.sh QUICK=1 JOBS=2").stdout
     assert "data ready in" in first, first[-3000:]
     results = json.loads((out / "experiment" / "results.json").read_text("utf-8"))
     assert [r["row"] for r in results["rows"]] == ROWS
+    assert results["meta"]["seeds"] == [2]
     for r in results["rows"]:
         assert r["bleu4"]["n"] == 1 and r["updates"]["mean"] >= 1, r
     # the rows that share stage 1 ran in one process, every other group in its own (JOBS > 1)
     assert sorted(os.listdir(out / "experiment" / "logs")) == [
-        "contrastive.seed1.log", "factorized.seed1.log", "text_only.seed1.log"]
+        "contrastive.seed2.log", "factorized.seed2.log", "text_only.seed2.log"]
     md = (out / "experiment" / "results.md").read_text("utf-8")
     assert all(f"| {row} |" in md for row in ROWS)
     # the last run only read the steps the parallel ones had done

@@ -12,8 +12,9 @@
 #
 #   examples/synthetic/hard_benchmark.sh OUT_DIR
 #
-# Environment (defaults in brackets): SEEDS [3]; JOBS [1] processes at a time (>1: row groups x seeds run in
-# parallel, sharing OUT_DIR/experiment/steps; a last run then only reads them and writes the whole table);
+# Environment (defaults in brackets): SEEDS [3] seeds, FIRST_SEED [1] .. FIRST_SEED + SEEDS - 1; JOBS [1]
+# processes at a time (>1: row groups x seeds run in parallel, sharing OUT_DIR/experiment/steps; a last run then
+# only reads them and writes the whole table);
 # N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [10/10]; ROWS [the rows above];
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
@@ -25,7 +26,7 @@
 set -euo pipefail
 OUT=${1:?usage: $0 OUT_DIR}
 PY=${PYTHON:-python}
-SEEDS=${SEEDS:-3}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
+SEEDS=${SEEDS:-3}; FIRST_SEED=${FIRST_SEED:-1}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
 TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
@@ -85,7 +86,7 @@ if [ "$JOBS" -gt 1 ]; then
   mkdir -p "$OUT/$EXPERIMENT/logs"
   pids=()
   for g in "${groups[@]}"; do
-    for s in $(seq 1 "$SEEDS"); do
+    for s in $(seq "$FIRST_SEED" $(( FIRST_SEED + SEEDS - 1 ))); do
       while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
       $PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$g" --seeds 1 --first-seed "$s" \
         > "$OUT/$EXPERIMENT/logs/${g//,/+}.seed$s.log" 2>&1 &
@@ -96,5 +97,5 @@ if [ "$JOBS" -gt 1 ]; then
   for p in "${pids[@]}"; do wait "$p" || fail=1; done
   [ $fail = 0 ] || { echo "a run failed: see $OUT/$EXPERIMENT/logs" >&2; exit 1; }
 fi
-$PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$ROWS" --seeds "$SEEDS" | tail -n 30
+$PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$ROWS" --seeds "$SEEDS" --first-seed "$FIRST_SEED" | tail -n 30
 echo "total $(( $(date +%s) - t0 )) s"
