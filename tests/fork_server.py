@@ -119,6 +119,7 @@ class ForkServer(object):
         os.close(fd)
         theirs.close()
         self.reader = mine.makefile("r", encoding="utf-8")
+        self.owner = os.getpid()  # a forked child inherits this object (and the atexit handler closing it)
 
     def serves(self, env: Dict[str, str]) -> bool:
         """Whether a command with ``env`` can run here: the variables read when torch and the plugin are
@@ -142,7 +143,10 @@ class ForkServer(object):
         return reply if reply["forked"] else None
 
     def close(self) -> None:
-        """Stop the server (it ends when its socket closes) and remove its log, kept if it failed."""
+        """Stop the server (it ends when its socket closes) and remove its log, kept if it failed; a no-op in
+        any process but the one that started it (a child forked from a test runs its parent's exit handlers)."""
+        if os.getpid() != self.owner:
+            return
         self.reader.close()
         self.sock.close()
         if self.proc.wait() == 0:

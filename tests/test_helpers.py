@@ -27,3 +27,17 @@ def test_run_failure_names_command_status_and_output():
 def test_run_timeout():
     with pytest.raises(AssertionError, match="timed out after 1 s"):
         run([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], timeout=1)
+
+
+def test_fork_server_is_closed_only_by_its_owner(tmp_path):
+    """A child forked from a test process runs the exit handlers it inherits (``forked_cli``): closing the
+    fork server there must not remove the log of the server its parent still uses."""
+    from flallm_plugin.forked_cli import run_forked
+    from fork_server import ForkServer
+
+    server = ForkServer(dict(os.environ))
+    log = str(tmp_path / "log")
+    assert run_forked(server.close, ["close"], dict(os.environ), log, log) == 0
+    assert os.path.exists(server.log)
+    server.close()
+    assert not os.path.exists(server.log) and server.proc.returncode == 0
