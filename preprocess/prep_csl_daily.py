@@ -12,6 +12,8 @@ and writes a data directory (manifests, config.yaml, sentencepiece model, dictio
 Targets are the Chinese sentences (``label_word`` joined without spaces, or
 ``label_char`` when a row has no words); glosses are not used (gloss-free
 translation). BLEU is computed on characters (``bleu_tokenizer: char``).
+``--target-column label_gloss`` takes the gloss sequences instead (the recognition control;
+BLEU on the space-separated glosses, ``13a``).
 
 The annotation pickle is read with a restricted unpickler that only builds plain
 containers (dict, list, tuple, set, str, bytes, numbers): a pickle that would import
@@ -25,7 +27,7 @@ import os
 import pickle
 
 from flallm_plugin.data.errors import SignDataError
-from flallm_plugin.data.prepare import Sample, add_common_args, read_delimited, write_data_dir
+from flallm_plugin.data.prepare import Sample, add_common_args, check_target_column, read_delimited, write_data_dir
 
 LABEL_FILE = os.path.join("sentence_label", "csl2020ct_v2.pkl")
 SPLIT_FILE = os.path.join("sentence_label", "split_1.txt")
@@ -73,23 +75,30 @@ def load_labels(path: str) -> list:
     return data["info"]
 
 
-def _target(entry: dict, where: str) -> str:
-    for key in ("label_word", "label_char"):
+TARGET_COLUMNS = {"label_word": "the Chinese sentence, default; label_char where a row has no words",
+                  "label_char": "the sentence's characters", "label_gloss": "the gloss sequence, space-separated"}
+
+
+def _target(entry: dict, where: str, column: str = "label_word") -> str:
+    keys = ("label_word", "label_char") if column == "label_word" else (column,)
+    sep = " " if column == "label_gloss" else ""
+    for key in keys:
         v = entry.get(key)
         if v is None:
             continue
         if isinstance(v, str):
-            return v.replace(" ", "")
+            return v.strip() if sep else v.replace(" ", "")
         if not isinstance(v, (list, tuple)) or not all(isinstance(t, str) for t in v):
             raise SignDataError(f"{where}: {key} must be a list of strings, got {v!r}")
         if v:
-            return "".join(t.strip() for t in v)
-    raise SignDataError(f"{where}: no target sentence (label_word and label_char are missing or empty)")
+            return sep.join(t.strip() for t in v)
+    raise SignDataError(f"{where}: no target ({' and '.join(keys)} missing or empty)")
 
 
-def load_release(data_root: str):
+def load_release(data_root: str, target_column: str = "label_word"):
     label_path = os.path.join(data_root, LABEL_FILE)
     split_path = os.path.join(data_root, SPLIT_FILE)
+    check_target_column(target_column, TARGET_COLUMNS, label_path)
     info = load_labels(label_path)
     by_name = {}
     for i, entry in enumerate(info):
@@ -115,7 +124,7 @@ def load_release(data_root: str):
             Sample(
                 id=name,
                 video=name,
-                tgt_text=_target(entry, where),
+                tgt_text=_target(entry, where, target_column),
                 speaker=str(entry.get("signer", "")),
                 where=where,
             )
@@ -130,8 +139,11 @@ def main(argv=None):
     if not os.path.isdir(os.path.join(args.data_root, "sentence_label")):
         parser.error(f"{os.path.join(args.data_root, 'sentence_label')}: not found (--data-root must hold "
                      "sentence_label/ and sentence/frames_512x512/)")
-    splits = load_release(args.data_root)
-    return write_data_dir(splits, os.path.join(args.data_root, FRAME_DIR), args, bleu_tokenizer="char")
+    column = args.target_column or "label_word"
+    splits = load_release(args.data_root, column)
+    # glosses are space-separated words: BLEU on them as tokens; sentences on characters
+    return write_data_dir(splits, os.path.join(args.data_root, FRAME_DIR), args,
+                          bleu_tokenizer="13a" if column == "label_gloss" else "char")
 
 
 if __name__ == "__main__":

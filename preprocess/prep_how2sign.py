@@ -105,6 +105,9 @@ def main(argv=None):
         help="with --from-full-videos: folder (under --data-root) of a split's full videos (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    if args.target_column not in (None, "SENTENCE"):
+        parser.error(f"--target-column {args.target_column}: How2Sign's how2sign_realigned_*.csv has no gloss "
+                     "annotation; its only target column is SENTENCE")
     if not os.path.isdir(args.data_root):
         parser.error(f"{args.data_root}: not found (--data-root must hold how2sign_realigned_*.csv)")
     splits = {ours: load_split(args.data_root, release, args) for release, ours in SPLITS.items()}

@@ -784,3 +784,36 @@ def test_csl_missing_frame_folder_and_empty_target(tmp_path):
     with pytest.raises(SignDataError) as e:
         run_prep(prep_csl_daily, release, tmp_path / "out")
     assert_names(str(e.value), split_path + ": line 3", "info[1]")
+
+
+# ------------------------------------------------------------------ --target-column (recognition control)
+@pytest.mark.parametrize("name,column,expect", [
+    ("phoenix", "orth", lambda text: text.upper()),
+    ("csl_daily", "label_gloss", lambda text: text.upper()),
+])
+def test_target_column_takes_the_gloss_sequences(name, column, expect, request, tmp_path):
+    release = request.getfixturevalue(f"{name}_release")
+    module = {"phoenix": prep_phoenix14t, "csl_daily": prep_csl_daily}[name]
+    out = tmp_path / "out"
+    run_prep(module, release, out, "--target-column", column)
+    assert [r["tgt_text"] for r in read_tsv(out / "train.tsv")] == [expect(t) for t in DEFAULT_SPLITS["train"]]
+    assert SignDataConfig(str(out / "config.yaml")).bleu_tokenizer == "13a"  # glosses are space-separated tokens
+
+
+@pytest.mark.parametrize("name,path_of", [
+    ("phoenix", lambda release: phoenix_corpus_path(release, "train")),
+    ("csl_daily", lambda release: os.path.join(release, "sentence_label", "csl2020ct_v2.pkl")),
+])
+def test_unknown_target_column_names_the_file(name, path_of, request, tmp_path):
+    release = request.getfixturevalue(f"{name}_release")
+    module = {"phoenix": prep_phoenix14t, "csl_daily": prep_csl_daily}[name]
+    with pytest.raises(SignDataError) as e:
+        run_prep(module, release, tmp_path / "out", "--target-column", "gloss")
+    assert_names(str(e.value), path_of(release), "'gloss'", "--target-column takes")
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_how2sign_has_no_gloss_column(how2sign_release, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run_prep(prep_how2sign, how2sign_release, tmp_path / "out", "--target-column", "orth")
+    assert "no gloss annotation" in capsys.readouterr().err

@@ -70,6 +70,11 @@ def add_common_args(parser: argparse.ArgumentParser):
     parser.add_argument("--sampling-rate", type=float, default=0.25, help="temporal sampling rate (paper: 0.25)")
     parser.add_argument("--tgt-lang-tag", default=None, help="language tag for mBART targets, e.g. [de_DE]")
     parser.add_argument(
+        "--target-column", default=None,
+        help="annotation column the targets come from (default: the spoken-language sentence); e.g. 'orth' "
+        "(PHOENIX-2014-T) or 'label_gloss' (CSL-Daily) for gloss sequences: the recognition control",
+    )
+    parser.add_argument(
         "--verify-frames", action="store_true",
         help="decode every frame image (default: check every file's signature and decode the first and last)",
     )
@@ -78,6 +83,14 @@ def add_common_args(parser: argparse.ArgumentParser):
         "--export-train-text", metavar="FILE",
         help="only write the training targets, one per line, to FILE and stop (input of trim_mbart.py)",
     )
+
+
+def check_target_column(column: str, allowed: Dict[str, str], path: str) -> str:
+    """``column`` if it is one of ``allowed`` (column -> what it holds), else one line naming the file."""
+    if column not in allowed:
+        what = "; ".join(f"{c} ({d})" for c, d in allowed.items())
+        raise SignDataError(f"{path}: no target column {column!r}: --target-column takes {what}")
+    return column
 
 
 def check_text(text: str, where: str) -> str:
