@@ -60,6 +60,8 @@ from fairseq.dataclass import ChoiceEnum
 from fairseq.logging import metrics
 from omegaconf import II
 
+from flallm_plugin.criterions._warmup import AuxiliaryWarmup
+
 NAME = "sign_contrastive_ce"
 VISUAL_SOURCES = {"encoder_out": "encoder_out", "adapter": "encoder_embedding"}  # choice -> encoder_out key
 DEFAULT_TEMPERATURE = 0.07  # CLIP's initial temperature
@@ -133,7 +135,7 @@ def symmetric_info_nce(visual: torch.Tensor, text: torch.Tensor, positives: torc
 
 
 @register_criterion(NAME, dataclass=SignContrastiveCECriterionConfig)
-class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
+class SignContrastiveCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCriterion):
     """``label_smoothed_cross_entropy`` + ``contrastive_weight`` x symmetric visual-text InfoNCE."""
 
     def __init__(
@@ -169,8 +171,7 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
         if contrastive_only_updates < 0:
             raise ValueError(f"--contrastive-only-updates {contrastive_only_updates}: must be >= 0")
         self.contrastive_weight = contrastive_weight
-        self.contrastive_only_updates = contrastive_only_updates
-        self.num_updates = None  # set by the task before every training step (set_num_updates)
+        self.name, self.warmup_flag, self.aux_only_updates = NAME, "--contrastive-only-updates", contrastive_only_updates
         self.visual_key = VISUAL_SOURCES[str(contrastive_visual or "encoder_out")]
         tgt_dict = task.target_dictionary
         self.nspecial = tgt_dict.nspecial
@@ -180,23 +181,6 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
         self.register_parameter("logit_scale", scale)
 
     # ------------------------------------------------------------------ loss
-    def set_num_updates(self, num_updates: int) -> None:
-        """The trainer's update number (fairseq tells models, not criterions: the sign_translation task
-        calls this before each training step, as fairseq's task calls ``model.set_num_updates``)."""
-        self.num_updates = num_updates
-
-    def alignment_only(self, model) -> bool:
-        """Whether this forward trains the contrastive loss alone (``--contrastive-only-updates``)."""
-        if self.contrastive_only_updates == 0 or not model.training:
-            return False
-        if self.num_updates is None:
-            raise ValueError(
-                f"{NAME}: --contrastive-only-updates {self.contrastive_only_updates} needs the update number, which "
-                "the sign_translation task gives the criterion before each training step; this task did not: use "
-                "--task sign_translation or drop --contrastive-only-updates"
-            )
-        return self.num_updates < self.contrastive_only_updates
-
     def forward(self, model, sample, reduce=True):
         if self.contrastive_weight == 0:
             return super().forward(model, sample, reduce=reduce)
@@ -213,7 +197,7 @@ class SignContrastiveCECriterion(LabelSmoothedCrossEntropyCriterion):
         if len(captured) != 1:
             raise ValueError(f"{NAME}: {type(model).__name__}'s forward ran its encoder {len(captured)} times, "
                              "not once: the contrastive loss cannot tell which output pairs with the sentences")
-        if self.alignment_only(model):  # warm-up: the CE stays in the graph with weight 0 (DDP expects every gradient)
+        if self.auxiliary_only(model):  # warm-up: the CE stays in the graph with weight 0 (DDP expects every gradient)
             loss = 0.0 * loss
         visual = self.pooled_visual(captured[0], type(model).__name__)
         text = self.pooled_text(embed_tokens, sample["target"])

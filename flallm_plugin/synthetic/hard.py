@@ -136,6 +136,15 @@ def make_signs(glosses: Sequence[str] = lang.SIGN_VOCABULARY, min_diff: int = 2)
 SIGNS: Dict[str, HardSign] = make_signs()
 
 
+def other_signs() -> List[HardSign]:
+    """Every valid sign form that no gloss of the preset uses (for pre-training on *other* signs),
+    in a fixed order. They share the attributes' values (forms, locations, movements) with the
+    preset's signs, as ImageNet shares edges and shapes with any video, but not their combinations."""
+    used = set(SIGNS.values())
+    return [c for c in (HardSign(*a) for a in itertools.product(FORMS, HARD_LOCATIONS, MOTIONS, HANDS, HEAD_CUES)
+                        if _valid(*a[:4])) if c not in used]
+
+
 def check_signs_distinct(signs: Dict[str, HardSign] = None, min_diff: int = 2) -> None:
     """Raise if two signs differ in fewer than ``min_diff`` of (form, location, movement, hands, head cue)."""
     signs = SIGNS if signs is None else signs
@@ -185,10 +194,11 @@ class HardSigner:
     coarticulation: float  # how far a sign's ends move towards its neighbours (0..1)
 
 
-def make_signers(rng: np.random.Generator, n: int = N_SIGNERS) -> List[HardSigner]:
-    """``n`` signers: speed, placement, scale, hand size, amplitude, co-articulation and colours differ."""
+def make_signers(rng: np.random.Generator, n: int = N_SIGNERS, first: int = 0) -> List[HardSigner]:
+    """``n`` signers: speed, placement, scale, hand size, amplitude, co-articulation and colours differ.
+    ``first`` > 0 numbers them from ``first + 1`` on, with the palettes that numbering gives (other signers)."""
     out = []
-    for i in range(n):
+    for i in range(first, first + n):
         j = i // len(SKIN)  # the second round of palettes is shifted, so no two signers share all colours
         out.append(HardSigner(Signer(
             name=f"Signer{i + 1:02d}",
@@ -214,11 +224,11 @@ def _shift(h: HandState, dx: float, dy: float) -> HandState:
     return HandState(h.x + dx, h.y + dy, h.shape, h.angle, h.size)
 
 
-def _timeline(glosses: Sequence[str], frames_per_sign: Sequence[int], transition: int, amp: float,
+def _timeline(signs: Sequence[HardSign], frames_per_sign: Sequence[int], transition: int, amp: float,
               coart: float, hold: Tuple[int, int]) -> List[Tuple[HandState, HandState, Tuple[float, float]]]:
     """Hand and head states of every frame: rest, co-articulated signs with short transitions, rest."""
     rest = _rest_hands() + ((0.0, 0.0),)
-    raw = [[_sign_state(SIGNS[g], i / n, amp) for i in range(n)] for g, n in zip(glosses, frames_per_sign)]
+    raw = [[_sign_state(spec, i / n, amp) for i in range(n)] for spec, n in zip(signs, frames_per_sign)]
     signs = []
     for k, states in enumerate(raw):
         n = len(states)
@@ -254,12 +264,18 @@ def _timeline(glosses: Sequence[str], frames_per_sign: Sequence[int], transition
 def render_video(glosses: Sequence[str], hs: HardSigner, frame_w: int, frame_h: int,
                  rng: np.random.Generator) -> List[np.ndarray]:
     """Frames (H x W x 3, RGB uint8) of one signed sentence; ``rng`` draws the per-video jitter."""
+    return render_signs([SIGNS[g] for g in glosses], hs, frame_w, frame_h, rng)
+
+
+def render_signs(signs: Sequence[HardSign], hs: HardSigner, frame_w: int, frame_h: int,
+                 rng: np.random.Generator) -> List[np.ndarray]:
+    """:func:`render_video` of any sign forms (e.g. :func:`other_signs`, which no gloss uses)."""
     signer = hs.signer
     painter = _Painter(frame_w, frame_h, signer.dx + rng.uniform(-4, 4), signer.dy + rng.uniform(-4, 4),
                        signer.scale * rng.uniform(0.96, 1.04))
     amp = AMPLITUDE * signer.amplitude * rng.uniform(0.88, 1.12)
     base_fps = signer.frames_per_sign + int(rng.integers(0, 2))
-    fps = [max(5, base_fps + int(rng.integers(-1, 2))) for _ in glosses]
+    fps = [max(5, base_fps + int(rng.integers(-1, 2))) for _ in signs]
     coart = float(np.clip(hs.coarticulation + rng.uniform(-0.08, 0.08), 0.0, 0.6))
     hold = (int(rng.integers(1, 3)), 1)
     background = _tint(signer.background, rng, 10)
@@ -271,7 +287,7 @@ def render_video(glosses: Sequence[str], hs: HardSigner, frame_w: int, frame_h: 
     base[:] = background
     painter.torso(base, signer)
     out = []
-    for dom, other, (hx, hy) in _timeline(glosses, fps, signer.transition, amp, coart, hold):
+    for dom, other, (hx, hy) in _timeline(signs, fps, signer.transition, amp, coart, hold):
         img = base.copy()
         painter.head(img, signer, hx, hy)
         painter.hands(img, dom, other, sleeve, radius, skin)
