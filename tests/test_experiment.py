@@ -35,6 +35,10 @@ def experiment(tmp_path_factory):
     run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", raw, "--out-dir", data, "--resize", "32",
          "--crop", "28", "--spm-model", root / "mbart" / "sentence.bpe.model", "--dict",
          root / "mbart.trimmed" / "dict.txt", "--tgt-lang-tag", "[de_DE]", "--workers", "1"])
+    # the same videos with the sign sequences (the release's orth column) as targets: the recognition control
+    gloss = root / "gloss_data"
+    run([sys.executable, "preprocess/prep_phoenix14t.py", "--data-root", raw, "--out-dir", gloss, "--resize", "32",
+         "--crop", "28", "--target-column", "orth", "--spm-type", "word", "--vocab-size", "60", "--workers", "1"])
     # a ResNet-18 weights file standing in for ImageNet's (nothing is downloaded)
     torch.manual_seed(0)
     net = torchvision.models.resnet18(weights=None)
@@ -43,7 +47,7 @@ def experiment(tmp_path_factory):
     cmd = [sys.executable, "-m", "flallm_plugin.cli.experiment", "--data", data, "--mbart",
            root / "mbart.trimmed" / "model.pt", "--out-dir", root / "out", "--quick", "--cpu", "--num-workers", "0",
            "--visual-backbone-weights", resnet, "--contrastive-args",
-           "--criterion sign_contrastive_ce --contrastive-weight 0.5"]
+           "--criterion sign_contrastive_ce --contrastive-weight 0.5", "--gloss-data", gloss]
     first = run(cmd, timeout=3000, label="flallm-experiment --quick, all rows")
     with open(root / "out" / "results.json", encoding="utf-8") as f:
         results = json.load(f)
@@ -95,6 +99,14 @@ def test_every_row_in_the_table(experiment):
         for key in ("bleu1", "bleu4", "rouge_l", "dev_bleu", "epoch", "updates", "train_seconds", "trained_params"):
             assert r[key]["n"] == 1, (r["row"], key)
         assert r["epoch"]["mean"] == 1 and r["updates"]["mean"] >= 1 and r["trained_params"]["mean"] > 0
+        # the grounding check: every row that reads video is decoded again with black frames
+        if r["row"] == "gloss2text":
+            assert "bleu4_masked" not in r and r["looks_at_video"] is None
+        else:
+            assert r["bleu4_masked"]["n"] == 1 and r["looks_at_video"] in (True, False), r["row"]
+    # one seed: a row is flagged when masking the video does not lower its BLEU-4 (text_only by construction)
+    assert next(r for r in experiment["results"]["rows"] if r["row"] == "text_only")["looks_at_video"] is False
+    assert "looks at the video" in md and "translate(s) from the targets' language" in md
 
 
 def test_rows_train_what_they_say(experiment):
@@ -158,6 +170,22 @@ def test_rows_train_what_they_say(experiment):
     assert (crit["_name"], crit["contrastive_weight"]) == ("sign_contrastive_ce", 0.5)
     assert stage1["contrastive"]["criterion"] is not None  # the learnt logit scale, saved by fairseq's trainer
     assert stage1["factorized"]["cfg"]["criterion"]["_name"] == "label_smoothed_cross_entropy"
+    # the controls: the floor and the scratch rows start from a random ResNet whatever the run's weights; the
+    # recognition rows train on the gloss data; the remedy rows with the pseudo-gloss loss (and its warm-up)
+    for name in ("text_only", "scratch", "scratch_pseudo_gloss", "recognition_scratch_pseudo_gloss"):
+        assert model_cfg(stage1[name])["visual_backbone_weights"] == "none", name
+    assert model_cfg(stage1["recognition"])["visual_backbone_weights"] == experiment["resnet"]
+    for name in ("recognition", "recognition_scratch_pseudo_gloss"):
+        assert stage1[name]["cfg"]["task"]["data"] == str(experiment["root"] / "gloss_data")
+    for name in ("scratch_pseudo_gloss", "recognition_scratch_pseudo_gloss"):
+        crit = stage1[name]["cfg"]["criterion"]
+        assert (crit["_name"], crit["pseudo_gloss_weight"]) == ("sign_pseudo_gloss_ce", 1.0)
+        assert crit["pseudo_gloss_only_updates"] == round(0.3 * rows[name]["updates"])
+        assert stage1[name]["criterion"] is not None  # the scorer's scale and biases, saved by fairseq's trainer
+    # gloss2text: fairseq's transformer on the gloss sequences, no video
+    g2t = state(rows["gloss2text"]["checkpoint"])
+    assert (g2t["cfg"]["task"]["_name"], g2t["cfg"]["task"]["source_lang"]) == ("translation", "gloss")
+    assert rows["gloss2text"]["stage1_checkpoint"] is None
 
 
 def test_rerun_trains_nothing_and_redoes_an_interrupted_step(experiment):
@@ -189,6 +217,10 @@ def test_row_selection_refuses_what_cannot_take_effect():
         select_rows("mbart_random", have_mbart=False, have_contrastive=False)
     with pytest.raises(ValueError, match="contrastive needs --contrastive-args"):
         select_rows("contrastive", have_mbart=True, have_contrastive=False)
+    for name in ("recognition", "gloss2text", "recognition_scratch_pseudo_gloss"):
+        with pytest.raises(ValueError, match=f"{name} needs --gloss-data"):
+            select_rows(name, have_mbart=True, have_contrastive=False)
+    assert "recognition" not in [r.name for r in select_rows(None, True, False)]
 
 
 def test_blank_video_gives_black_clips_of_the_same_shape(experiment):

@@ -78,6 +78,20 @@ def get_parser():
     g.add_argument("--contrastive-args", default=None,
                    help="stage-1 options of the 'contrastive' row (one string, e.g. '--criterion ... "
                         "--contrastive-weight 0.1'); the row runs only when given")
+    g.add_argument("--pseudo-gloss-args", default=None,
+                   help="stage-1 options of the *_pseudo_gloss rows (one string; default: '--criterion "
+                        "sign_pseudo_gloss_ce --pseudo-gloss-weight 1.0 --pseudo-gloss-only-updates U', U = 30 %% of "
+                        "stage 1's updates)")
+    g = p.add_argument_group("controls: the recognition and gloss2text rows")
+    g.add_argument("--gloss-data", default=None,
+                   help="the same videos prepared with the sign sequences as targets (e.g. prep_phoenix14t.py "
+                        "--target-column orth): the recognition rows train on it, gloss2text reads its sequences")
+    g.add_argument("--gloss2text-epochs", type=int, default=30, help="epochs of the gloss2text transformer")
+    g.add_argument("--gloss2text-arch-args",
+                   default="--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 256 --decoder-embed-dim 256 "
+                           "--encoder-ffn-embed-dim 1024 --decoder-ffn-embed-dim 1024 --encoder-attention-heads 4 "
+                           "--decoder-attention-heads 4 --dropout 0.3",
+                   help="options of fairseq's --arch transformer for gloss2text (one string)")
     g = p.add_argument_group("stage 2 (sign_mbart; paper: Adam, lr 1e-5 mBART / 1e-3 adapter, cosine, batch 16)")
     g.add_argument("--stage2-arch", default=None, help="default sign_mbart_large (sign_mbart_tiny with --quick)")
     g.add_argument("--stage2-arch-args", default="",
@@ -109,6 +123,7 @@ def quick_defaults(args):
     args.stage2_lr, args.adapter_lr, args.visual_lr = 1e-3, 3e-3, 1e-3
     args.eval_bleu_args = '{"beam": 1, "max_len_b": 10}'
     args.max_len_b = 10
+    args.gloss2text_epochs = 1
 
 
 def fmt_rate(rate: float) -> str:
@@ -133,7 +148,11 @@ class Experiment(object):
         self.mbart = None if args.mbart == "none" else os.path.abspath(args.mbart)
         if self.mbart is not None and not os.path.isfile(self.mbart):
             raise FileNotFoundError(f"{args.mbart}: --mbart file not found (trim_mbart.py's model.pt, or 'none')")
-        self.rows = select_rows(args.rows, self.mbart is not None, bool(args.contrastive_args))
+        self.gloss_data = None
+        if args.gloss_data:
+            self.gloss_data = os.path.abspath(args.gloss_data)
+            check_gloss_data(self.data, self.gloss_data)
+        self.rows = select_rows(args.rows, self.mbart is not None, bool(args.contrastive_args), bool(self.gloss_data))
         self.out = os.path.abspath(args.out_dir)
         self.store = StepStore(os.path.join(self.out, "steps"))
         self.stage2_arch = args.stage2_arch or ("sign_mbart_tiny" if args.quick else "sign_mbart_large")
@@ -170,6 +189,21 @@ class Experiment(object):
         rate = s1.sampling_rate if s1.sampling_rate is not None else self.sampling_rate
         return ["--sampling-rate", fmt_rate(rate)] + (["--blank-video"] if s1.blank_video else [])
 
+    def stage1_data(self, s1: Stage1) -> str:
+        return self.gloss_data if s1.target == "gloss" else self.data
+
+    def aux_args(self, s1: Stage1) -> List[str]:
+        a = self.args
+        if s1.aux == "contrastive":
+            return shlex.split(a.contrastive_args)
+        if s1.aux == "pseudo_gloss":
+            if a.pseudo_gloss_args is not None:
+                return shlex.split(a.pseudo_gloss_args)
+            updates = a.stage1_epochs * math.ceil(self.n_train / a.stage1_batch_size)
+            return ["--criterion", "sign_pseudo_gloss_ce", "--pseudo-gloss-weight", "1.0",
+                    "--pseudo-gloss-only-updates", str(round(0.3 * updates))]
+        return []
+
     def stage1(self, s1: Stage1, seed: int) -> Dict:
         a = self.args
         arch = LIGHT_T_SIZES[s1.size] if s1.size else a.stage1_arch
@@ -178,14 +212,14 @@ class Experiment(object):
         spec_args = [
             "--arch", arch, *(["--encoder-embed-dim", str(widths[0]), "--encoder-ffn-embed-dim", str(widths[1])]
                               if widths else []),
-            "--visual-backbone-weights", a.visual_backbone_weights, *self.stage1_task_args(s1),
+            "--visual-backbone-weights", s1.backbone or a.visual_backbone_weights, *self.stage1_task_args(s1),
             "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2", *optim,
             "--lr", f"{a.stage1_lr:g}", "--lr-scheduler", "cosine",
             *(["--warmup-updates", str(a.stage1_warmup_updates), "--warmup-init-lr", "1e-7"]
               if a.stage1_warmup_updates else []),
             *self.schedule(a.stage1_epochs, a.stage1_batch_size),
-            *(shlex.split(a.contrastive_args) if s1.contrastive else []), *shlex.split(a.extra_stage1_args)]
-        return self.train("stage1", self.data, spec_args, seed)
+            *self.aux_args(s1), *shlex.split(a.extra_stage1_args)]
+        return self.train("stage1", self.stage1_data(s1), spec_args, seed)
 
     def features(self, stage1: Dict, level: str) -> Dict:
         spec = {"stage1": stage1["key"], "level": level}
@@ -236,30 +270,129 @@ class Experiment(object):
                 model["checkpoint"], *gen_args, "--scoring", "sign_eval", "--batch-size", str(a.batch_size),
                 "--required-batch-size-multiple", "1", *self.runtime_args()], stdout_path=out)
             hyps, refs = manifest_references(out, os.path.join(data, "test.tsv"))
-            return {"scores": evaluate(hyps, refs, tokenize=self.data_cfg.bleu_tokenizer)}
+            return {"scores": evaluate(hyps, refs, tokenize=self.bleu_tokenizer(data))}
 
         return self.store.step("decode", spec, run)
 
+    def bleu_tokenizer(self, data: str) -> str:
+        from flallm_plugin.data.data_cfg import SignDataConfig
+
+        return SignDataConfig(os.path.join(data, "config.yaml")).bleu_tokenizer
+
+    def decode_masked(self, row: Row, model: Dict) -> Dict:
+        """The same model decoded with every frame black (``--blank-video``): a stage-2 model trained on cached
+        features reads the video data through its own frozen visual encoder (as flallm-translate does)."""
+        s1 = row.stage1 or Stage1()
+        return self.decode(model, self.stage1_data(s1), self.stage1_task_args(s1) + ["--blank-video"])
+
+    # ---------------------------------------------------------------- gloss2text
+    def gloss2text_data(self) -> Dict:
+        """fairseq-preprocess of (sign sequence, sentence) pairs: the gloss data's targets as the source, the video
+        data's sentences (its sentencepiece pieces, its dict.txt) as the target; line i = manifest row i."""
+        from flallm_plugin.data.sign_translation_dataset import read_manifest
+
+        spec = {"data": self.data, "gloss_data": self.gloss_data}
+
+        def run(step_dir):
+            import sentencepiece as spm
+
+            bpe = self.data_cfg.bpe_tokenizer or {}
+            if bpe.get("bpe") != "sentencepiece":
+                raise ValueError(f"{self.data_cfg.path}: gloss2text needs a sentencepiece bpe_tokenizer, got {bpe}")
+            sp = spm.SentencePieceProcessor(model_file=bpe["sentencepiece_model"])
+            text = os.path.join(step_dir, "text")
+            os.makedirs(text)
+            for split in ("train", "dev", "test"):
+                glosses = [r["tgt_text"] for r in read_manifest(os.path.join(self.gloss_data, f"{split}.tsv"))]
+                sentences = [r["tgt_text"] for r in read_manifest(os.path.join(self.data, f"{split}.tsv"))]
+                with open(os.path.join(text, f"{split}.gloss"), "w", encoding="utf-8") as f:
+                    f.writelines(g + "\n" for g in glosses)
+                with open(os.path.join(text, f"{split}.spoken"), "w", encoding="utf-8") as f:
+                    f.writelines(" ".join(sp.encode(t, out_type=str)) + "\n" for t in sentences)
+            out = os.path.join(step_dir, "bin")
+            self.store.command(step_dir, "preprocess", [
+                os.path.join(BIN, "fairseq-preprocess"), "--source-lang", "gloss", "--target-lang", "spoken",
+                "--trainpref", os.path.join(text, "train"), "--validpref", os.path.join(text, "dev"),
+                "--testpref", os.path.join(text, "test"), "--tgtdict", self.data_cfg.vocab_filename,
+                "--destdir", out, "--workers", "1"])
+            return {"bin": out}
+
+        return self.store.step("gloss2text-data", spec, run)
+
+    def gloss2text(self, seed: int):
+        """(training record, decoding record) of the gloss2text ceiling for ``seed``."""
+        from flallm_plugin.cli.score import manifest_references
+        from flallm_plugin.scoring.sign_eval import evaluate
+
+        a = self.args
+        data = self.gloss2text_data()["bin"]
+        batch = a.stage1_batch_size
+        spec_args = ["--task", "translation", "--arch", "transformer", *shlex.split(a.gloss2text_arch_args),
+                     "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
+                     "--optimizer", "adam", "--lr", "1e-3", "--lr-scheduler", "cosine",
+                     "--warmup-updates", "50", "--warmup-init-lr", "1e-7",
+                     "--max-epoch", str(a.gloss2text_epochs),
+                     "--max-update", str(a.gloss2text_epochs * math.ceil(self.n_train / batch)),
+                     "--batch-size", str(batch), "--eval-bleu", "--eval-bleu-args", a.eval_bleu_args,
+                     "--eval-bleu-detok", "space", "--eval-bleu-remove-bpe", "sentencepiece",
+                     "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"]
+        spec = {"data": data, "args": spec_args, "seed": seed}
+
+        def train(step_dir):
+            t0 = time.time()
+            self.store.command(step_dir, "train", [
+                os.path.join(BIN, "fairseq-train"), data, *spec_args, "--seed", str(seed),
+                "--num-workers", "0", *(["--cpu"] if a.cpu else []), "--required-batch-size-multiple", "1",
+                "--no-epoch-checkpoints", "--no-last-checkpoints", "--log-format", "json", "--log-interval", "10",
+                "--save-dir", step_dir])
+            seconds = time.time() - t0
+            return {"train_seconds": round(seconds, 2), **checkpoint_facts(os.path.join(step_dir, "checkpoint_best.pt"))}
+
+        model = self.store.step("gloss2text", spec, train)
+        gen_args = ["--gen-subset", "test", "--beam", str(a.beam), "--max-len-b", str(a.max_len_b)]
+
+        def decode(step_dir):
+            out = os.path.join(step_dir, "generate-test.txt")
+            self.store.command(step_dir, "generate", [
+                os.path.join(BIN, "fairseq-generate"), data, "--task", "translation", "--path", model["checkpoint"],
+                *gen_args, "--post-process", "sentencepiece", "--batch-size", str(a.batch_size),
+                "--required-batch-size-multiple", "1", *(["--cpu"] if a.cpu else [])], stdout_path=out)
+            hyps, refs = manifest_references(out, os.path.join(self.data, "test.tsv"))
+            return {"scores": evaluate(hyps, refs, tokenize=self.data_cfg.bleu_tokenizer)}
+
+        decoded = self.store.step("decode", {"model": model["key"], "data": data, "args": gen_args}, decode)
+        return model, decoded
+
     # --------------------------------------------------------------------- rows
     def row_seed(self, row: Row, seed: int) -> Dict:
+        if row.gloss2text:
+            final, decoded = self.gloss2text(seed)
+            return self.record(seed, [final], final, decoded, None, None)
         chain = []
         stage1 = self.stage1(row.stage1, seed) if row.stage1 is not None else None
         if stage1 is not None:
             chain.append(stage1)
         if row.stage2 is None:
-            final, data, task_args = stage1, self.data, self.stage1_task_args(row.stage1)
+            final, data, task_args = stage1, self.stage1_data(row.stage1), self.stage1_task_args(row.stage1)
         else:
             final, data, task_args = self.stage2(row.stage2, row.stage1, stage1, seed)
             chain.append(final)
         decoded = self.decode(final, data, task_args)
+        return self.record(seed, chain, final, decoded, self.decode_masked(row, final), stage1)
+
+    def record(self, seed: int, chain: List[Dict], final: Dict, decoded: Dict, masked: Optional[Dict],
+               stage1: Optional[Dict]) -> Dict:
         s = decoded["scores"]
         return {
             "seed": seed, **{k: s[k] for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")},
+            "bleu4_masked": masked["scores"]["bleu4"] if masked else None,
+            "rouge_l_masked": masked["scores"]["rouge_l"] if masked else None,
             "dev_bleu": final["dev_metric"], "epoch": final["epoch"], "updates": final["updates"],
             "train_seconds": round(sum(r["train_seconds"] for r in chain), 2),
             "trained_params": final["trained_params"], "checkpoint": final["checkpoint"],
             "stage1_checkpoint": stage1["checkpoint"] if stage1 else None,
-            "signature": s["signature"], "steps": [r["key"] for r in chain] + [decoded["key"]],
+            "signature": s["signature"],
+            "steps": [r["key"] for r in chain] + [decoded["key"]] + ([masked["key"]] if masked else []),
         }
 
     def run(self) -> List[Dict]:
@@ -278,6 +411,21 @@ class Experiment(object):
         print(f"steps run: {len(self.store.ran)}, reused: {len(self.store.reused)}; "
               f"tables: {os.path.join(self.out, 'results.md')} (.csv, .json)")
         return summary
+
+
+def check_gloss_data(data: str, gloss_data: str):
+    """--gloss-data must hold the same videos, row for row, as --data (the recognition rows and gloss2text pair
+    them by manifest row)."""
+    from flallm_plugin.data.sign_translation_dataset import read_manifest
+
+    for split in ("train", "dev", "test"):
+        a, b = os.path.join(data, f"{split}.tsv"), os.path.join(gloss_data, f"{split}.tsv")
+        ids_a, ids_b = [r["id"] for r in read_manifest(a)], [r["id"] for r in read_manifest(b)]
+        if ids_a != ids_b:
+            where = next((i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y), min(len(ids_a), len(ids_b)))
+            raise ValueError(f"{b}: row {where + 1} is not {a}'s (ids {ids_b[where:where + 1]} vs "
+                             f"{ids_a[where:where + 1]}, {len(ids_b)} vs {len(ids_a)} rows): --gloss-data must be the "
+                             "same release prepared with --target-column orth (or label_gloss)")
 
 
 def cli_main(argv=None):

@@ -4,6 +4,13 @@ A row is a stage 1 (or none), then a stage 2 (or none: the stage-1 model is the 
 describe the same work share it: the runner keys every step by what it computes (see steps.py), so
 ``sampling_25``, ``adapter_sign``, ``mbart_pretrained`` and the ``light_t_*`` row of the run's own
 stage-1 size are the ``factorized`` runs themselves, and one stage 1 feeds every stage-2 row built on it.
+
+The controls (table "diag") frame every figure: ``text_only`` (black frames: what the targets alone
+give, the floor), ``recognition`` (the same stage 1 trained and scored on the sign sequences: what the
+visual side can learn from these videos at all), ``gloss2text`` (no video: the sign sequence translated
+by a text transformer, the ceiling of a perfect recogniser) and ``scratch`` (the paper's stage 1 from a
+random ResNet-18, whatever the run's backbone weights). Every score is also decoded with the video
+masked (black frames), so a row that does not look at the video shows it.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -16,7 +23,9 @@ class Stage1(object):
     size: Optional[str] = None  # tiny / small / base / large (Table 7); None: the run's --stage1-arch
     sampling_rate: Optional[float] = None  # Table 6; None: the run's --sampling-rate
     blank_video: bool = False  # the text_only diagnostic (task option --blank-video)
-    contrastive: bool = False  # the run's --contrastive-args are added to the stage-1 command
+    aux: Optional[str] = None  # "contrastive" / "pseudo_gloss": the run's --contrastive-args / --pseudo-gloss-args added
+    backbone: Optional[str] = None  # "none": a random ResNet-18 whatever the run's --visual-backbone-weights
+    target: str = "text"  # "gloss": trained and scored on the sign sequences (--gloss-data): the recognition control
 
 
 @dataclass(frozen=True)
@@ -37,10 +46,15 @@ class Stage2(object):
 @dataclass(frozen=True)
 class Row(object):
     name: str
-    table: str  # the paper's table ("T4" ... "T10"), "ref" or "diag"
+    table: str  # the paper's table ("T4" ... "T10"), "ref", "diag" (a control) or "extra"
     stage1: Optional[Stage1]
     stage2: Optional[Stage2]
     trains: str  # the trained parts, as the row means them (checked from the checkpoints by the tests)
+    gloss2text: bool = False  # no video: a text transformer from the sign sequence to the sentence (the ceiling)
+
+    @property
+    def needs_gloss_data(self) -> bool:
+        return self.gloss2text or (self.stage1 is not None and self.stage1.target == "gloss")
 
 
 SIZES_HELP = ("the stage-1 arch of every row but T7's (light_t = base, 3+3 layers d 512; T7 rows use "
@@ -63,17 +77,30 @@ ROWS: List[Row] = [
           f"stage 2 on video, frozen: {part}") for part in ("backbone+temporal", "backbone", "none")],
     Row("mbart_pretrained", "T10", Stage1(), Stage2(), f"stage 2: {FROZEN_VISUAL} from the pretrained mBART"),
     Row("mbart_random", "T10", Stage1(), Stage2(pretrained_mbart=False), f"stage 2: {FROZEN_VISUAL} from a random mBART"),
-    Row("text_only", "diag", Stage1(blank_video=True), None, "Light-T model on black frames: the targets alone"),
-    Row("contrastive", "extra", Stage1(contrastive=True), Stage2(), "factorized, stage 1 with --contrastive-args"),
+    Row("text_only", "diag", Stage1(blank_video=True, backbone="none"), None,
+        "Light-T model on black frames: the targets alone (the floor)"),
+    Row("gloss2text", "diag", None, None, "a text transformer from the sign sequence to the sentence (the ceiling)",
+        gloss2text=True),
+    Row("recognition", "diag", Stage1(target="gloss"), None,
+        "Light-T model on the sign sequences: what the visual side can learn from these videos"),
+    Row("scratch", "diag", Stage1(backbone="none"), None, "Light-T model from a random ResNet-18 (the paper's loss)"),
+    Row("scratch_pseudo_gloss", "extra", Stage1(backbone="none", aux="pseudo_gloss"), None,
+        "Light-T model from a random ResNet-18 with --pseudo-gloss-args"),
+    Row("recognition_scratch_pseudo_gloss", "extra", Stage1(target="gloss", backbone="none", aux="pseudo_gloss"), None,
+        "recognition from a random ResNet-18 with --pseudo-gloss-args"),
+    Row("contrastive", "extra", Stage1(aux="contrastive"), Stage2(), "factorized, stage 1 with --contrastive-args"),
 ]
 BY_NAME = {r.name: r for r in ROWS}
 
 
-def select_rows(spec: Optional[str], have_mbart: bool, have_contrastive: bool) -> List[Row]:
+def select_rows(spec: Optional[str], have_mbart: bool, have_contrastive: bool, have_gloss: bool = False) -> List[Row]:
     """``--rows a,b,c`` (default: every row the run can give a meaning to)."""
     def pointless(row: Row) -> Optional[str]:
-        if row.name == "contrastive" and not have_contrastive:
+        if row.stage1 is not None and row.stage1.aux == "contrastive" and not have_contrastive:
             return "needs --contrastive-args"
+        if row.needs_gloss_data and not have_gloss:
+            return ("needs --gloss-data (the same videos prepared with the sign sequences as targets, e.g. "
+                    "prep_phoenix14t.py --target-column orth)")
         if row.table == "T10" and not have_mbart:
             return "--mbart none: every stage-2 row already starts from a random mBART; give --mbart PATH"
         return None

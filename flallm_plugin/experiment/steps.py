@@ -34,6 +34,7 @@ DONE = "done.json"
 FORKED_ENTRY_POINTS = {
     "fairseq-train": ("fairseq_cli.train", "cli_main"),
     "fairseq-generate": ("fairseq_cli.generate", "cli_main"),
+    "fairseq-preprocess": ("fairseq_cli.preprocess", "cli_main"),
     "flallm_plugin.cli.extract_features": ("flallm_plugin.cli.extract_features", "cli_main"),
 }
 
