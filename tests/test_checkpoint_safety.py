@@ -114,7 +114,8 @@ def test_an_upgrade_failure_names_the_file_and_the_entry(empty_history, stage1, 
     with pytest.raises(ValueError) as e:
         load_fairseq_checkpoint(str(empty_history))
     msg = str(e.value)
-    assert msg.startswith(f"{empty_history}: checkpoint has an empty optimizer_history: fairseq cannot upgrade it"), msg
+    assert msg.startswith(f"{empty_history}: checkpoint has an empty optimizer_history: "
+                          "fairseq cannot upgrade it"), msg
     assert "corrupt" not in msg and "list index" not in msg, msg
     # the check the task runs on --path / --finetune-from-model says the same before fairseq loads the file
     with pytest.raises(ValueError, match=r"^--path: .*: checkpoint has an empty optimizer_history"):
@@ -124,7 +125,7 @@ def test_an_upgrade_failure_names_the_file_and_the_entry(empty_history, stage1, 
     del state["extra_state"]
     no_extra = tmp_path / "checkpoint_no_extra_state.pt"
     torch.save(state, str(no_extra))
-    with pytest.raises(ValueError, match=r"not a fairseq checkpoint \(fairseq's checkpoint upgrade found no 'extra_state'"):
+    with pytest.raises(ValueError, match=r"not a fairseq checkpoint \(fairseq's checkpoint upgrade found no 'extra_"):
         load_fairseq_checkpoint(str(no_extra))
     # a file torch cannot read is still reported as one
     truncated = tmp_path / "checkpoint_truncated.pt"
