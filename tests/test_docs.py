@@ -294,6 +294,13 @@ def test_options_exist(path):
     assert bad == []
 
 
+def test_readme_is_a_door():
+    """The README stays short (details go to docs/) and shows the two commands (.ci/run runs make test)."""
+    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    assert len(text.splitlines()) <= 200
+    assert "make demo" in text and "make test" in text
+
+
 def test_every_program_is_checked_somewhere():
     """The extractor finds the commands the README and docs show (an extractor that finds none passes
     everything)."""
