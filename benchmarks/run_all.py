@@ -19,7 +19,7 @@ machine named at the top of the table:
   and how many times the visual encoder ran per sentence (1.00: never per beam or per step).
 
 On CUDA the updates use ``--amp``'s arithmetic (fp16 autocast with a gradient scaler) and the
-CNN runs channels-last, as the README recommends for GPUs; the CPU runs fp32.
+CNN runs channels-last, as docs/training.md recommends for GPUs; the CPU runs fp32.
 
     python benchmarks/run_all.py --quick                 # CPU, <= 5 minutes on 2 cores
     python benchmarks/run_all.py --device cuda           # the paper's sizes (224 px, batch 8), one GPU

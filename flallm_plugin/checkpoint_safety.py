@@ -9,6 +9,7 @@ nothing that can run code. A checkpoint whose pickle names anything else (``os.s
 import argparse
 import os
 import re
+from typing import Optional
 
 import numpy as np
 import torch
@@ -69,17 +70,59 @@ def safe_torch_load(path: str, map_location="cpu"):
         raise explain_load_error(path, e) from e
 
 
+def upgrade_problem(path: str, state) -> Optional[Exception]:
+    """The error fairseq's checkpoint upgrade (``checkpoint_utils._upgrade_state_dict``) would end in for
+    ``state``, a dict that torch has read from ``path``, named; None if none is known."""
+    if not isinstance(state, dict):
+        return ValueError(f"{path}: not a fairseq checkpoint (the torch file holds a {type(state).__name__}, "
+                          f"not a checkpoint dict)")
+    history = state.get("optimizer_history")
+    if "optimizer_history" in state and (not isinstance(history, list) or not history):
+        return ValueError(
+            f"{path}: checkpoint has an empty optimizer_history: fairseq cannot upgrade it (its checkpoint upgrade "
+            f"reads the last entry, which every checkpoint fairseq-train saves has: criterion_name, "
+            f"optimizer_name, lr_scheduler_state, num_updates). The file itself reads; it was written or edited "
+            f"by something else: give its optimizer_history one such entry, or save it again from fairseq"
+        )
+    return None
+
+
+def explain_upgrade_error(path: str, e: Exception) -> Exception:
+    """The error to raise when fairseq's ``load_checkpoint_to_cpu`` failed on ``path``: a file torch
+    cannot read (corrupt, truncated, unsafe) is explained as such; a file torch reads but fairseq cannot
+    upgrade is named as a checkpoint fairseq cannot upgrade, with the entry that is missing."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        try:  # mmap needs the zip format; an older torch file may still read without it
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            return explain_load_error(path, e)
+    known = upgrade_problem(path, state)
+    if known is not None:
+        return known
+    if isinstance(e, KeyError):
+        return ValueError(f"{path}: not a fairseq checkpoint (fairseq's checkpoint upgrade found no {e} entry)")
+    return RuntimeError(
+        f"{path}: fairseq cannot upgrade this checkpoint (the file reads; fairseq's checkpoint upgrade "
+        f"failed: {type(e).__name__}: {e})"
+    )
+
+
 def check_checkpoint_file(path: str, what: str = "checkpoint"):
-    """Check that ``path`` is a readable, safe torch checkpoint without reading its tensors
-    (``mmap``): for the files fairseq itself will load later (``--path``,
+    """Check that ``path`` is a readable, safe torch checkpoint that fairseq can upgrade, without reading
+    its tensors (``mmap``): for the files fairseq itself will load later (``--path``,
     ``--finetune-from-model``), so a broken or unsafe one is named before anything runs."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: {what} not found")
     try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:  # re-raised with the file and the reason, never swallowed
         err = explain_load_error(path, e)
         raise type(err)(f"{what}: {err}") from e
+    err = upgrade_problem(path, state)
+    if err is not None:
+        raise type(err)(f"{what}: {err}")
 
 
 def load_fairseq_checkpoint(path: str, arg_overrides=None):
@@ -91,10 +134,8 @@ def load_fairseq_checkpoint(path: str, arg_overrides=None):
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path, arg_overrides)
-    except KeyError as e:  # fairseq's upgrade of an incomplete checkpoint dict
-        raise ValueError(f"{path}: not a fairseq checkpoint (fairseq's checkpoint upgrade found no {e} entry)") from e
-    except Exception as e:  # re-raised with the file and the reason, never swallowed
-        raise explain_load_error(path, e) from e
+    except Exception as e:  # re-raised with the file and the reason (unreadable, or not upgradable), never swallowed
+        raise explain_upgrade_error(path, e) from e
     if not isinstance(state, dict) or "model" not in state:
         raise ValueError(f"{path}: not a fairseq checkpoint (no 'model' entry)")
     return state

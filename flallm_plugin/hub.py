@@ -40,7 +40,8 @@ from fairseq import hub_utils
 from fairseq.hub_utils import GeneratorHubInterface
 from tqdm import tqdm
 
-import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
+# torch.load's allowlist, and the task and architectures fairseq's hub loading builds
+from flallm_plugin import checkpoint_safety, models, tasks  # noqa: F401
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset, SignTranslationDatasetItem
 from flallm_plugin.data.video_io import (

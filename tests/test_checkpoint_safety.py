@@ -1,6 +1,7 @@
 """Checkpoints load with weights_only=True: numpy 1.x pickles load, anything that runs code is refused
 through every entry point (fairseq-generate --path, --restore-file, --load-visual-encoder-from,
---pretrained-mbart, flallm-extract-features)."""
+--pretrained-mbart, flallm-extract-features). A file torch reads but fairseq cannot upgrade is named as
+such, not as a broken file."""
 import os
 import zipfile
 
@@ -8,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from flallm_plugin.checkpoint_safety import UnsafeCheckpointError, load_fairseq_checkpoint, safe_torch_load
+from flallm_plugin.checkpoint_safety import (
+    UnsafeCheckpointError,
+    check_checkpoint_file,
+    load_fairseq_checkpoint,
+    safe_torch_load,
+)
 from helpers import USER_DIR, run
 
 COMMON = ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--num-workers", "0",
@@ -91,3 +97,43 @@ def test_every_entry_point_refuses_code(evil, stage1, tmp_path, entry):
     assert proc.returncode != 0
     assert "system" in proc.stderr or "Unsupported global" in proc.stderr or "refused" in proc.stderr, proc.stderr[-2000:]
     assert not marker.exists()
+
+
+@pytest.fixture
+def empty_history(tmp_path, stage1):
+    """A real stage-1 checkpoint whose optimizer_history is empty: torch reads it, fairseq cannot upgrade it."""
+    state = safe_torch_load(stage1["ckpt"])
+    assert state["optimizer_history"]
+    state["optimizer_history"] = []
+    path = tmp_path / "checkpoint_empty_history.pt"
+    torch.save(state, str(path))
+    return path
+
+
+def test_an_upgrade_failure_names_the_file_and_the_entry(empty_history, stage1, tmp_path):
+    with pytest.raises(ValueError) as e:
+        load_fairseq_checkpoint(str(empty_history))
+    msg = str(e.value)
+    assert msg.startswith(f"{empty_history}: checkpoint has an empty optimizer_history: "
+                          "fairseq cannot upgrade it"), msg
+    assert "corrupt" not in msg and "list index" not in msg, msg
+    # the check the task runs on --path / --finetune-from-model says the same before fairseq loads the file
+    with pytest.raises(ValueError, match=r"^--path: .*: checkpoint has an empty optimizer_history"):
+        check_checkpoint_file(str(empty_history), "--path")
+    # another entry fairseq's upgrade needs
+    state = safe_torch_load(stage1["ckpt"])
+    del state["extra_state"]
+    no_extra = tmp_path / "checkpoint_no_extra_state.pt"
+    torch.save(state, str(no_extra))
+    with pytest.raises(ValueError, match=r"not a fairseq checkpoint \(fairseq's checkpoint upgrade found no 'extra_"):
+        load_fairseq_checkpoint(str(no_extra))
+    # a file torch cannot read is still reported as one
+    truncated = tmp_path / "checkpoint_truncated.pt"
+    truncated.write_bytes(empty_history.read_bytes()[:4096])
+    with pytest.raises(RuntimeError, match=r"cannot read checkpoint \(corrupt, truncated or not a torch file\)"):
+        load_fairseq_checkpoint(str(truncated))
+    # and a program says it in its error
+    proc = run(["flallm-extract-features", "--data", stage1["data"], "--checkpoint", str(empty_history),
+                "--out-dir", str(tmp_path / "f"), "--cpu", "--num-workers", "0"], check=False, timeout=300)
+    assert proc.returncode != 0
+    assert f"{empty_history}: checkpoint has an empty optimizer_history" in proc.stderr, proc.stderr[-2000:]

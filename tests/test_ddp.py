@@ -1,4 +1,4 @@
-"""Distributed training on CPUs: two gloo processes under torchrun (README: Multi-GPU and multi-node)
+"""Distributed training on CPUs: two gloo processes under torchrun (docs/training.md: Multi-GPU and multi-node)
 train stage 1 and stage 2, agree with one process of the same global batch on the first update, and
 checkpoint once; the CPU combinations fairseq cannot run are refused; --sync-bn converts the CNN's and
 the temporal module's BatchNorm."""
@@ -19,7 +19,7 @@ COMMON = ["--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--num-
           "--dropout", "0", "--attention-dropout", "0", "--log-format", "simple", "--log-interval", "1"]
 # plain SGD: the update is the averaged gradient itself (Adam's first step would hide a wrong scale)
 SGD = ["--optimizer", "sgd", "--lr", "0.5"]
-# the README's torchrun command on CPUs: per-process rank from torchrun's environment
+# docs/training.md's torchrun command on CPUs: per-process rank from torchrun's environment
 DDP = ["--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp", "--distributed-init-method", "env://",
        "--distributed-no-spawn", "--distributed-world-size", "$WORLD_SIZE", "--distributed-rank", "$RANK"]
 

@@ -6,7 +6,7 @@
 #   text_only       stage 1 on black frames: what the targets alone give (the baseline of every stage-1 figure)
 #   stage1_only     stage 1 (Light-T) alone                     factorized    stage 1 -> cached features -> stage 2
 #   mbart_random    factorized with a random mBART (Table 10)   contrastive   factorized, stage 1 with the
-#                   alignment loss and its warm-up (the from-scratch recipe: README, "Stage 1 from scratch")
+#                   alignment loss and its warm-up (the from-scratch recipe: docs/training.md, "Stage 1 from scratch")
 #   joint           no stage 1, visual encoder + mBART trained end to end on video (Table 4)
 #   no_visual_init  no stage 1, frozen random ResNet (Table 5)  sampling_50   factorized at 50 % of the frames (Table 6)
 #
@@ -33,7 +33,7 @@ TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500
 B1=16  # stage 1's batch size
 ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
 # stage 1 from scratch: the alignment loss alone for the first 30 % of the updates,
-# then CE + 1.0 x contrastive (README, "Stage 1 from scratch")
+# then CE + 1.0 x contrastive (docs/training.md, "Stage 1 from scratch")
 ALIGN_UPDATES=$(( (N_TRAIN + B1 - 1) / B1 * E1 * 3 / 10 ))
 CONTRASTIVE_ARGS=${CONTRASTIVE_ARGS:---criterion sign_contrastive_ce --contrastive-weight 1.0 --contrastive-only-updates $ALIGN_UPDATES}
 EXPERIMENT=${EXPERIMENT:-experiment}

@@ -189,7 +189,6 @@ def model_card(translator, state: dict, model_args: Namespace, config: dict, arg
 
 
 def export(args) -> str:
-    import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
     from flallm_plugin.checkpoint_safety import safe_torch_load
     from flallm_plugin.data.data_cfg import SignDataConfig
     from flallm_plugin.data.manifest import write_data_config

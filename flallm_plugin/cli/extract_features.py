@@ -116,9 +116,9 @@ def extract(args) -> dict:
 
 def extract_to(args, out_dir: str) -> dict:
     """Extract every split into ``out_dir`` (a fresh directory) and write its config last."""
-    import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
     from fairseq import checkpoint_utils, utils
 
+    from flallm_plugin import models, tasks  # noqa: F401  (the task and architectures the checkpoint names)
     from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
     from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
     from flallm_plugin.models.fingerprint import feature_fingerprint

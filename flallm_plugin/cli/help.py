@@ -28,7 +28,8 @@ def get_parser():
 
 def fairseq_parser(command: str, task: str, arch=None, **choices) -> argparse.ArgumentParser:
     """fairseq's parser for ``command`` with the options of ``task``, ``arch`` and ``choices`` added."""
-    import flallm_plugin  # noqa: F401  (registers the plugin's task, models, scorers, optimizer)
+    # the registries whose options the parser gets: task, architectures, criterion, optimizer, scorers
+    from flallm_plugin import criterions, models, optim, scoring, tasks  # noqa: F401
     from fairseq import options
 
     if command == "train":

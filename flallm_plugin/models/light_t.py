@@ -143,7 +143,7 @@ def light_t_base_architecture(args):
     args.activation_dropout = getattr(args, "activation_dropout", 0.0)
     args.vl_adapter_hidden_dim = getattr(args, "vl_adapter_hidden_dim", None)
     args.vl_adapter_dropout = getattr(args, "vl_adapter_dropout", 0.0)
-    # adapter outputs are not scaled by sqrt(d) (GFSLT-VLP; measured better, README "Choices")
+    # adapter outputs are not scaled by sqrt(d) (GFSLT-VLP; measured better, docs/architecture.md "Choices")
     visual_input_scaling(args)
     visual_base_architecture(args)
     transformer_base_architecture(args)

@@ -391,7 +391,7 @@ def add_visual_args(parser):
     parser.add_argument(
         "--no-scale-visual-input", action="store_true", default=None,
         help="do not multiply the adapter output by sqrt(d) before adding positions (the default: GFSLT-VLP "
-        "does not scale its visual input, and it trained better on the synthetic data, see the README)",
+        "does not scale its visual input, and it trained better on the synthetic data, see docs/architecture.md)",
     )
     parser.add_argument(
         "--scale-visual-input", action="store_true", default=None,

@@ -246,7 +246,8 @@ class SignTranslationTask(FairseqTask):
         if self.cfg.ddp_backend not in ("legacy_ddp", "no_c10d"):
             raise ValueError(
                 f"--ddp-backend {self.cfg.ddp_backend} cannot train on CPUs (fairseq passes device_ids, which "
-                f"CPU modules reject): use --ddp-backend legacy_ddp with --cpu (README: Multi-GPU and multi-node)"
+                f"CPU modules reject): use --ddp-backend legacy_ddp with --cpu "
+                f"(docs/training.md: Multi-GPU and multi-node)"
             )
         if self.cfg.sync_bn:
             raise ValueError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPUs): drop it with --cpu")
