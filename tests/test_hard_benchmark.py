@@ -1,20 +1,21 @@
 """examples/synthetic/hard_benchmark.sh itself, at tiny size (QUICK=1): the hard preset generated, a tiny mBART
-pre-trained and trimmed on its text, the videos prepared, then the rows of seed 2 alone with JOBS=2 (row groups x
-seeds as parallel processes sharing the step store, a last run writing the table from their steps)."""
+pre-trained and trimmed on its text, the videos prepared twice (sentences; sign sequences), the ResNet-18 stand-in
+pre-trained on other signs, then the rows of seed 2 alone with JOBS=2 (row groups x seeds as parallel processes
+sharing the step store, a last run writing the table from their steps)."""
 import json
 import os
 import sys
 
 from helpers import run
 
-ROWS = ["text_only", "factorized", "contrastive"]
+ROWS = ["text_only", "recognition", "factorized", "scratch_pseudo_gloss"]
 
 
 def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
     out = tmp_path / "hard"
     settings = dict(PYTHON=sys.executable, SEEDS=1, FIRST_SEED=2, JOBS=2, N_TRAIN=12, N_DEV=3, N_TEST=3,
                     STAGE1_EPOCHS=1, STAGE2_EPOCHS=1, TEXT_CORPUS_SIZE=200, MBART_UPDATES=2, QUICK=1, WORKERS=0,
-                    ROWS=",".join(ROWS))
+                    ROWS=",".join(ROWS), BACKBONE_ARGS="--n-clips 18 --epochs 1 --batch-size 32")
     cmd = ["env", *[f"{k}={v}" for k, v in settings.items()], "bash", "examples/synthetic/hard_benchmark.sh", out]
     first = run(cmd, timeout=900, label="hard_benchmark.sh QUICK=1 JOBS=2").stdout
     assert "data ready in" in first, first[-3000:]
@@ -25,7 +26,14 @@ def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
         assert r["bleu4"]["n"] == 1 and r["updates"]["mean"] >= 1, r
     # the rows that share stage 1 ran in one process, every other group in its own (JOBS > 1)
     assert sorted(os.listdir(out / "experiment" / "logs")) == [
-        "contrastive.seed2.log", "factorized.seed2.log", "text_only.seed2.log"]
+        "factorized.seed2.log", "recognition.seed2.log", "scratch_pseudo_gloss.seed2.log", "text_only.seed2.log"]
+    # the stand-in backbone is the paper rows' initialisation, the scratch row's is random
+    standin = json.loads((out / "standin-resnet18.json").read_text("utf-8"))
+    assert standin["out"] == str(out / "standin-resnet18.pth") and standin["clips"] == 18
+    steps = {s["row"]: s["seeds"][0]["steps"] for s in results["rows"]}
+    spec = lambda key: json.loads((out / "experiment" / "steps" / key / "spec.json").read_text("utf-8"))  # noqa: E731
+    assert str(out / "standin-resnet18.pth") in spec(steps["factorized"][0])["args"]
+    assert spec(steps["recognition"][0])["data"] == str(out / "gloss_data")
     md = (out / "experiment" / "results.md").read_text("utf-8")
     assert all(f"| {row} |" in md for row in ROWS)
     # the last run only read the steps the parallel ones had done

@@ -1,37 +1,44 @@
 #!/bin/bash
 # The hard synthetic benchmark, end to end: generate the hard preset (PHOENIX-2014-T layout), pre-train and
-# trim a tiny mBART on its text corpus (or reuse MBART_DIR), prepare the videos with the real preprocessor,
-# then flallm-experiment's rows with SEEDS seeds, from scratch (random ResNet-18, no ImageNet offline):
+# trim a tiny mBART on its text corpus (or reuse MBART_DIR), prepare the videos twice with the real
+# preprocessor (targets: the German sentences; and the sign sequences, --target-column orth), pre-train the
+# ResNet-18 stand-in for ImageNet on other signs by other signers (examples/synthetic/pretrain_backbone.py),
+# then flallm-experiment's ladder of rows with SEEDS seeds, every score beside its video-masked twin:
 #
-#   text_only       stage 1 on black frames: what the targets alone give (the baseline of every stage-1 figure)
-#   stage1_only     stage 1 (Light-T) alone                     factorized    stage 1 -> cached features -> stage 2
-#   mbart_random    factorized with a random mBART (Table 10)   contrastive   factorized, stage 1 with the
-#                   alignment loss and its warm-up (the from-scratch recipe: docs/training.md, "Stage 1 from scratch")
-#   joint           no stage 1, visual encoder + mBART trained end to end on video (Table 4)
-#   no_visual_init  no stage 1, frozen random ResNet (Table 5)  sampling_50   factorized at 50 % of the frames (Table 6)
+#   text_only        the floor: stage 1 on black frames (the targets alone)
+#   gloss2text       the ceiling: a text transformer from the sign sequence to the sentence
+#   recognition      stage 1 trained and scored on the sign sequences (what the videos teach at all)
+#   stage1_only, factorized, mbart_random, joint, no_visual_init      the paper's rows (Tables 4, 5, 10),
+#                    from the stand-in ResNet (BACKBONE)
+#   scratch          the paper's stage 1 from a random ResNet
+#   scratch_pseudo_gloss, recognition_scratch_pseudo_gloss             the from-scratch remedy (pseudo-gloss loss)
+#   contrastive      factorized with the alignment warm-up (CONTRASTIVE_ARGS)      sampling_50 (Table 6)
 #
 #   examples/synthetic/hard_benchmark.sh OUT_DIR
 #
 # Environment (defaults in brackets): SEEDS [3] seeds, FIRST_SEED [1] .. FIRST_SEED + SEEDS - 1; JOBS [1]
 # processes at a time (>1: row groups x seeds run in parallel, sharing OUT_DIR/experiment/steps; a last run then
 # only reads them and writes the whole table);
-# N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [10/10]; ROWS [the rows above];
+# N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [5/6]; ROWS [text_only, gloss2text,
+# recognition, stage1_only, factorized, mbart_random, scratch, scratch_pseudo_gloss, recognition_scratch_pseudo_gloss];
+# BACKBONE [standin: pre-train OUT_DIR/standin-resnet18.pth once; or a ResNet-18 state dict; or none];
+# BACKBONE_ARGS [''] options of pretrain_backbone.py (e.g. '--n-clips 200 --epochs 1');
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
 # EXPERIMENT [experiment]: the results directory under OUT_DIR (a second run with another EXPERIMENT and
 # CONTRASTIVE_ARGS reuses OUT_DIR's data); TEXT_CORPUS_SIZE [50000] sentences and MBART_UPDATES [1500] of the
 # tiny mBART's pre-training; QUICK [0; 1: flallm-experiment --quick, a test of the script: tests/test_hard_benchmark.py].
-# Results: OUT_DIR/$EXPERIMENT/results.*
+# Results: OUT_DIR/$EXPERIMENT/results.* (docs/grounding.md reads them).
 set -euo pipefail
 OUT=${1:?usage: $0 OUT_DIR}
 PY=${PYTHON:-python}
 SEEDS=${SEEDS:-3}; FIRST_SEED=${FIRST_SEED:-1}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
-E1=${STAGE1_EPOCHS:-10}; E2=${STAGE2_EPOCHS:-10}
+E1=${STAGE1_EPOCHS:-5}; E2=${STAGE2_EPOCHS:-6}; BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
 TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
-ROWS=${ROWS:-text_only,stage1_only,factorized,mbart_random,contrastive,joint,no_visual_init,sampling_50}
+ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,scratch,scratch_pseudo_gloss,recognition_scratch_pseudo_gloss}
 # stage 1 from scratch: the alignment loss alone for the first 30 % of the updates,
 # then CE + 1.0 x contrastive (docs/training.md, "Stage 1 from scratch")
 ALIGN_UPDATES=$(( (N_TRAIN + B1 - 1) / B1 * E1 * 3 / 10 ))
@@ -59,12 +66,25 @@ if [ -z "${MBART_DIR:-}" ]; then
 fi
 $PY preprocess/prep_phoenix14t.py --data-root "$OUT/raw" --out-dir "$OUT/data" --resize 56 --crop 48 \
   --spm-model "$MBART_DIR/sentence.bpe.model" --dict "$MBART_DIR/dict.txt" --tgt-lang-tag "[de_DE]"
+# the same videos with the sign sequences (the generator's own annotation, PHOENIX's orth column) as targets
+$PY preprocess/prep_phoenix14t.py --data-root "$OUT/raw" --out-dir "$OUT/gloss_data" --resize 56 --crop 48 \
+  --target-column orth --spm-type word --vocab-size 400
 touch "$OUT/data.done"
 echo "data ready in $(( $(date +%s) - t0 )) s"
 fi
 
-# the demo's CPU-budget recipe (examples/synthetic/run_demo.py), from scratch, no augmentation at 48 px
-ARGS=(--data "$OUT/data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/$EXPERIMENT" --visual-backbone-weights none
+# the stand-in for ImageNet ResNet-18: trained on other signs by other signers (never on this benchmark's)
+if [ "$BACKBONE" = standin ]; then
+  BACKBONE=$OUT/standin-resnet18.pth
+  if [ ! -f "$BACKBONE" ]; then
+    # shellcheck disable=SC2086
+    $PY examples/synthetic/pretrain_backbone.py --out "$BACKBONE" $BACKBONE_ARGS > "$OUT/standin-resnet18.json"
+  fi
+fi
+
+# the demo's CPU-budget recipe (examples/synthetic/run_demo.py), no augmentation at 48 px
+ARGS=(--data "$OUT/data" --gloss-data "$OUT/gloss_data" --mbart "$MBART_DIR/model.pt" --out-dir "$OUT/$EXPERIMENT"
+  --visual-backbone-weights "$BACKBONE"
   --num-workers "$WORKERS" --stage1-arch light_t_tiny --stage1-optimizer adam --stage1-lr 1e-3
   --stage1-warmup-updates 50 --stage1-epochs "$E1" --stage1-batch-size "$B1" --stage2-arch sign_mbart_tiny
   --stage2-arch-args "--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --decoder-attention-heads 4"

@@ -89,7 +89,8 @@ def load_resnet18_weights(net: nn.Module, spec: Optional[str]) -> Optional[str]:
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatches: another network
-        raise ValueError(f"{path}: not a torchvision ResNet-18 state dict ({e})") from e
+        detail = " ".join(str(e).split())  # torch's message spans lines: one line
+        raise ValueError(f"{path}: not a torchvision ResNet-18 state dict ({detail})") from e
     if missing or unexpected:
         raise ValueError(
             f"{path}: not a torchvision ResNet-18 state dict (missing keys: {missing[:5]}"
