@@ -187,9 +187,12 @@ def test_page_translation_equals_flallm_translate(served):
     assert status == 200, r
     assert_same(r, served["cli_folder"])
     # the HTML page: the translation, the n-best, one thumbnail per frame read (as the model read them)
-    status, page = post(url, "my clip.mp4", mp4, as_json=False)
+    name = "Gebärde <1>.mp4"  # UTF-8 and markup in the file name: shown as text
+    status, page = post(url, name, mp4, as_json=False)
     assert status == 200
     from html import escape
+
+    assert f"<h2>{escape(name)}</h2>" in page
 
     assert f'<p class="translation" id="translation">{escape(served["cli_mp4"]["translation"])}</p>' in page
     assert page.count("<tr><td>") == 5 and "reading and translating:" in page
