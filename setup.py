@@ -30,6 +30,7 @@ setup(
             "flallm-export = flallm_plugin.cli.export:cli_main",
             "flallm-translate = flallm_plugin.cli.translate:cli_main",
             "flallm-experiment = flallm_plugin.cli.experiment:cli_main",
+            "flallm-serve = flallm_plugin.cli.serve:cli_main",
         ],
     },
 )

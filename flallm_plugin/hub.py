@@ -74,6 +74,9 @@ class Translation(object):
     frames: int = 0  # frames read (after temporal sampling), or feature frames
     seconds: float = 0.0  # reading this input + translating the batch it was in
     error: Optional[str] = None  # why it was skipped (skip_bad)
+    # with keep_clips=True: the T x crop x crop x 3 uint8 RGB frames the model read (sampled, resized,
+    # cropped; video, frame-folder and array inputs); never in to_json
+    clip: Optional[np.ndarray] = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         if self.error is not None:
@@ -112,6 +115,7 @@ class _Job(object):
     batch_size: int
     skip_bad: bool
     progress: Any = None  # a tqdm bar, or None
+    keep_clips: bool = False  # keep each input's frames in its Translation.clip
     translated: List[int] = field(default_factory=list)  # input indices, in generation order
 
 
@@ -278,6 +282,8 @@ class SignTranslator(GeneratorHubInterface):
                         job.results[inp.index].error = str(e.__cause__ or e)
                         continue
                     job.results[inp.index].frames = int(item.source.size(0))
+                    if job.keep_clips and not inp.is_features:
+                        job.results[inp.index].clip = item.source.numpy().copy()
                     job.results[inp.index].seconds = time.perf_counter() - t0
                     items.append(item)
                 if job.progress is not None:
@@ -308,18 +314,21 @@ class SignTranslator(GeneratorHubInterface):
         batch_size: int = 8,
         skip_bad: bool = False,
         progress: bool = False,
+        keep_clips: bool = False,
         **gen_kwargs,
     ) -> List[Translation]:
         """:class:`Translation` of each input (n-best with scores, frames read, seconds).
 
         ``gen_kwargs`` are fairseq generation options (``lenpen``, ``max_len_a``, ``max_len_b``,
         ``min_len``, ``no_repeat_ngram_size`` ...); ``progress``: a progress bar on stderr, shown once
-        every input has been checked.
+        every input has been checked; ``keep_clips``: each result's ``clip`` holds the frames the
+        model read (the dataset item's source, before normalisation), e.g. to show them.
         """
         if nbest < 1 or nbest > beam:
             raise ValueError(f"nbest must be between 1 and the beam size ({beam}), got {nbest}")
         inputs = self._as_list(inputs)
         job = self._job(inputs, start, end, batch_size, skip_bad)
+        job.keep_clips = keep_clips
         with tqdm(total=len(job.inputs), unit="video", disable=not progress, file=sys.stderr) as job.progress:
             hypos = self.generate(job, beam=beam, **gen_kwargs) if job.inputs else []
         # the hub sorts its output by id: the translated inputs, in input order
