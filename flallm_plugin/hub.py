@@ -41,6 +41,7 @@ from fairseq.hub_utils import GeneratorHubInterface
 from tqdm import tqdm
 
 import flallm_plugin  # noqa: F401  (registers the task and models, allowlists checkpoint classes)
+from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset, SignTranslationDatasetItem
 from flallm_plugin.data.video_io import (
@@ -130,6 +131,8 @@ class SignTranslator(GeneratorHubInterface):
             )
         if not os.path.isfile(os.path.join(model_dir, "config.yaml")):
             raise FileNotFoundError(f"{model_dir}: not a model directory (no config.yaml); re-export it with flallm-export")
+        # fairseq's loader passes no weights_only: read with weights_only=True first (checkpoint_safety.py)
+        check_checkpoint_file(os.path.join(model_dir, checkpoint_file), "model")
         x = hub_utils.from_pretrained(model_dir, checkpoint_file, ".", **overrides)
         if x["task"].data_cfg.input_type != "video":
             raise ValueError(f"{model_dir}/config.yaml: input_type must be video in a model directory")

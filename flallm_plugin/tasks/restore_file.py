@@ -6,7 +6,8 @@ on which torch's reader fails without naming it. :func:`check_restore_file` runs
 ``build_model``, before ``checkpoint_utils.load_checkpoint``: a truncated ``checkpoint_last.pt``
 is moved aside and replaced by the newest intact checkpoint of the save dir (the one the copy
 came from), so that the same command resumes; a truncated ``--restore-file`` stops the run with
-the file and the option that resumes.
+the file and the option that resumes. An intact one is read once with ``weights_only=True``
+(whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says): one whose pickle would run code stops the run.
 """
 import glob
 import logging
@@ -66,6 +67,14 @@ def resume_command(restore_file: str) -> str:
     return shlex.join([os.path.basename(argv[0])] + argv[1:] + ["--restore-file", restore_file])
 
 
+def check_safe(path: str):
+    """fairseq's loader passes no ``weights_only`` (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` would make it
+    unpickle anything): the file is read with ``weights_only=True`` before it (checkpoint_safety.py)."""
+    from flallm_plugin.checkpoint_safety import check_checkpoint_file
+
+    check_checkpoint_file(path, "checkpoint to resume from (--save-dir / --restore-file)")
+
+
 def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> None:
     """Check the checkpoint ``fairseq.checkpoint_utils.load_checkpoint`` will load for these
     ``--save-dir`` / ``--restore-file`` / ``--checkpoint-suffix`` (nothing to do if it does not exist)."""
@@ -78,6 +87,7 @@ def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> No
         return
     problem = checkpoint_problem(path)
     if problem is None:
+        check_safe(path)
         return
     intact = newest_intact(save_dir, suffix, exclude=path)
     if default and intact is not None:
@@ -89,6 +99,7 @@ def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> No
             f"{path}: {problem} (a kill while fairseq copied it?); moved to {aside}; "
             f"resuming from the newest intact checkpoint {intact} (copied to {path})"
         )
+        check_safe(path)
         return
     if intact is not None:
         raise CorruptCheckpointError(f"{path}: {problem}; to resume from the newest intact checkpoint "
