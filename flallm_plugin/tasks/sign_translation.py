@@ -29,6 +29,7 @@ from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import log_grad_norms
 from flallm_plugin.tasks.restore_file import check_restore_file
+from flallm_plugin.tasks.save_dir_lock import lock_save_dir
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,7 @@ class SignTranslationTask(FairseqTask):
         (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
         if not from_checkpoint:
             self.check_distributed()
+            self.lock_save_dir()
             self.check_restore_file()
         with open_dict(cfg) if OmegaConf.is_config(cfg) else ExitStack():
             self.write_data_facts(cfg, from_checkpoint)
@@ -250,6 +252,18 @@ class SignTranslationTask(FairseqTask):
             )
         if self.cfg.sync_bn:
             raise ValueError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPUs): drop it with --cpu")
+
+    def lock_save_dir(self):
+        """One training run per --save-dir (save_dir_lock.py): global rank 0 of a training run locks it
+        before any checkpoint is read or written; a second run stops here naming the holder's PID."""
+        if getattr(self.cfg, "restore_file", None) is None:  # a task built without training options
+            return
+        save_dir = run_option(self.cfg, "save_dir")
+        if not save_dir or not os.path.isdir(save_dir):  # fairseq-train has created it by now
+            return
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if not distributed or torch.distributed.get_rank() == 0:
+            lock_save_dir(save_dir)
 
     def check_restore_file(self):
         """Before fairseq-train loads it: a checkpoint truncated by a kill is replaced by the newest
