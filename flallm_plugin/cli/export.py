@@ -211,6 +211,13 @@ def export(args) -> str:
     for f, what in ((data_cfg.vocab_filename, "target dictionary"), (spm, "sentencepiece model")):
         if f is not None and not os.path.isfile(f):
             raise FileNotFoundError(f"{f}: {what} not found (config {data_cfg.path})")
+    from fairseq.data import Dictionary
+
+    from flallm_plugin.data.vocab_fingerprint import check_vocab_facts
+
+    # the dictionary and sentencepiece model copied into the model directory must be the training ones
+    check_vocab_facts(model_args, data_cfg.vocab_filename, len(Dictionary.load(data_cfg.vocab_filename)), spm,
+                      what=args.checkpoint)
     config = video_config(model_args, state["cfg"]["task"], data_cfg, args.checkpoint, spm is not None)
 
     remove_orphan_temp_dirs(out, TOOL)

@@ -24,6 +24,7 @@ from omegaconf.errors import InterpolationResolutionError
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.data.vocab_fingerprint import check_vocab_facts, write_vocab_facts
 from flallm_plugin.models.visual_encoder import convert_sync_batchnorm
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
@@ -289,6 +290,11 @@ class SignTranslationTask(FairseqTask):
         args.input_extracted_from = d.extracted_from if features else None
         args.input_features_config = str(d.path) if features else None
         args.input_channels = 1
+        spm = (d.bpe_tokenizer or {}).get("sentencepiece_model")
+        if from_checkpoint:  # decoding: the dictionary and subword model must be the training ones
+            check_vocab_facts(args, d.vocab_filename, len(self.tgt_dict), spm)
+        else:
+            write_vocab_facts(args, d.vocab_filename, len(self.tgt_dict), spm)
         if getattr(args, "max_source_positions", None) is None:  # fairseq's speech-to-text models read it
             args.max_source_positions = self.cfg.max_source_frames
         trained = from_checkpoint and getattr(args, "frame_crop", None) is not None
