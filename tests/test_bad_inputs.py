@@ -181,3 +181,31 @@ def test_batch_size_below_required_multiple_is_refused_before_training(data_dir,
     msg = last_line(proc)
     assert "--batch-size 4 is below --required-batch-size-multiple 8" in msg and \
         "--required-batch-size-multiple 1" in msg, msg
+
+
+# --------------------------------------------------------- stale manifest n_frames
+@pytest.mark.parametrize("delta", [-3, 2])
+def test_stale_n_frames_is_named_with_the_manifest_row(data_dir, tmp_path, delta):
+    """A manifest n_frames other than the images in the folder (smaller used to cut the video short
+    silently) is an error naming the manifest, its line and the folder, when the video is read."""
+    from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in os.listdir(data_dir):
+        os.symlink(os.path.join(data_dir, name), data / name)
+    (data / "dev.tsv").unlink()
+    lines = open(os.path.join(data_dir, "dev.tsv"), encoding="utf-8").read().splitlines()
+    cols = lines[2].split("\t")
+    cols[2] = str(int(cols[2]) + delta)
+    lines[2] = "\t".join(cols)
+    (data / "dev.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = SignDataConfig(str(data / "config.yaml"))
+    ds = SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
+                                                sampling_rate=None, augment=False, seed=1)
+    ds[0]  # an untouched row reads
+    with pytest.raises(SignDataError) as e:
+        ds[1]
+    msg = str(e.value)
+    assert msg.startswith(f"{data / 'dev.tsv'}: line 3 (id {cols[0]}): ") and "\n" not in msg, msg
+    assert f"holds {int(cols[2]) - delta} images but the manifest says n_frames={cols[2]}" in msg, msg
