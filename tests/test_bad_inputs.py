@@ -209,3 +209,25 @@ def test_stale_n_frames_is_named_with_the_manifest_row(data_dir, tmp_path, delta
     msg = str(e.value)
     assert msg.startswith(f"{data / 'dev.tsv'}: line 3 (id {cols[0]}): ") and "\n" not in msg, msg
     assert f"holds {int(cols[2]) - delta} images but the manifest says n_frames={cols[2]}" in msg, msg
+
+
+# ----------------------------------------------------------------- byte-order marks
+def test_utf8_bom_in_manifest_and_phoenix_csv_is_dropped_and_utf16_named(data_dir, phoenix_release, tmp_path):
+    import codecs
+
+    from flallm_plugin.data.prepare import read_delimited
+    from flallm_plugin.data.sign_translation_dataset import read_manifest
+
+    manifest = tmp_path / "dev.tsv"
+    plain = open(os.path.join(data_dir, "dev.tsv"), "rb").read()
+    manifest.write_bytes(codecs.BOM_UTF8 + plain)
+    assert [r["id"] for r in read_manifest(str(manifest))] == [
+        r["id"] for r in read_manifest(os.path.join(data_dir, "dev.tsv"))]
+    csv_path = os.path.join(phoenix_release, "PHOENIX-2014-T", "annotations", "manual", "PHOENIX-2014-T.dev.corpus.csv")
+    bom_csv = tmp_path / "dev.corpus.csv"
+    bom_csv.write_bytes(codecs.BOM_UTF8 + open(csv_path, "rb").read())
+    rows = read_delimited(str(bom_csv), "|", prep_phoenix14t.HEADER)
+    assert [r["name"] for r in rows] == [r["name"] for r in read_delimited(csv_path, "|", prep_phoenix14t.HEADER)]
+    manifest.write_bytes(plain.decode("utf-8").encode("utf-16"))  # with its BOM
+    with pytest.raises(SignDataError, match=f"^{manifest}: UTF-16 text .*BOM.*save the manifest as UTF-8$"):
+        read_manifest(str(manifest))
