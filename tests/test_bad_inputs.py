@@ -231,3 +231,18 @@ def test_utf8_bom_in_manifest_and_phoenix_csv_is_dropped_and_utf16_named(data_di
     manifest.write_bytes(plain.decode("utf-8").encode("utf-16"))  # with its BOM
     with pytest.raises(SignDataError, match=f"^{manifest}: UTF-16 text .*BOM.*save the manifest as UTF-8$"):
         read_manifest(str(manifest))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("vocab_filename: dict.txt\nsampling_rate: 0.25\nresize: 32\nsampling_rate: 0.5\n",
+     "duplicate key 'sampling_rate' (first on line 2, again on line 4): keep one"),
+    ("vocab_filename: dict.txt\naugmentation:\n  rotate: 10\n  rotate: 20\n",
+     "duplicate key 'rotate' (first on line 3, again on line 4): keep one"),
+])
+def test_data_config_duplicate_key_is_refused(tmp_path, text, expected):
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert yaml.safe_load(text)  # PyYAML alone keeps the last value without a word
+    with pytest.raises(ValueError) as e:
+        SignDataConfig(str(path))
+    assert str(e.value) == f"{path}: {expected}", str(e.value)
