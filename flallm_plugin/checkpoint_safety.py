@@ -84,13 +84,14 @@ def check_checkpoint_file(path: str, what: str = "checkpoint"):
     """Check that ``path`` is a readable, safe torch checkpoint without reading its tensors
     (``mmap``): for the files fairseq itself will load later (``--path``, ``--finetune-from-model``,
     the checkpoint to resume from, a model directory's ``model.pt``), so a broken or unsafe one is
-    named before anything runs, whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says."""
+    named before anything runs, whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. Returns what it
+    loaded (tensors memory-mapped for a zip-format file)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: {what} not found")
     with open(path, "rb") as f:
         zip_format = f.read(4) == b"PK\x03\x04"  # torch's legacy format (before 1.6) cannot be mmapped
     try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=zip_format)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zip_format)
     except Exception as e:  # re-raised with the file and the reason, never swallowed
         err = explain_load_error(path, e)
         raise type(err)(f"{what}: {err}") from e

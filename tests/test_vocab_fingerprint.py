@@ -104,3 +104,19 @@ def test_pretrained_mbart_dictionary_must_lead_the_data_dictionary(tmp_path):
     bad.write_text("der 5\ndas 3\ndie 4\n", encoding="utf-8")
     with pytest.raises(ValueError, match=f"{bad}: not the dictionary of the pretrained mBART .*from entry 2 on"):
         check_sibling_dict(str(mbart / "model.pt"), str(bad))
+
+
+def test_resuming_with_another_dictionary_is_refused(stage1, tmp_path):
+    data = data_with_dict(stage1, tmp_path, swapped)
+    save = tmp_path / "save"
+    save.mkdir()
+    shutil.copyfile(stage1["ckpt"], save / "checkpoint_last.pt")
+    proc = run(["fairseq-train", data, "--user-dir", USER_DIR, "--task", "sign_translation", "--cpu", "--num-workers",
+                "0", "--required-batch-size-multiple", "1", "--arch", "light_t_tiny", "--visual-backbone-weights",
+                "none", "--criterion", "label_smoothed_cross_entropy", "--optimizer", "adam", "--lr", "1e-4",
+                "--max-epoch", "3", "--batch-size", "2", "--disable-validation", "--save-dir", str(save)],
+               check=False, timeout=300)
+    assert proc.returncode != 0
+    line = last_line(proc)
+    assert os.path.join(data, "dict.txt") in line and os.path.join(stage1["data"], "dict.txt") in line, line
+    assert "num_updates" not in proc.stdout

@@ -72,23 +72,23 @@ def check_safe(path: str):
     unpickle anything): the file is read with ``weights_only=True`` before it (checkpoint_safety.py)."""
     from flallm_plugin.checkpoint_safety import check_checkpoint_file
 
-    check_checkpoint_file(path, "checkpoint to resume from (--save-dir / --restore-file)")
+    return check_checkpoint_file(path, "checkpoint to resume from (--save-dir / --restore-file)")
 
 
-def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> None:
+def check_restore_file(save_dir: str, restore_file: str, suffix: str = ""):
     """Check the checkpoint ``fairseq.checkpoint_utils.load_checkpoint`` will load for these
-    ``--save-dir`` / ``--restore-file`` / ``--checkpoint-suffix`` (nothing to do if it does not exist)."""
+    ``--save-dir`` / ``--restore-file`` / ``--checkpoint-suffix``; returns ``(path, what it holds)``
+    (loaded with ``weights_only=True``), or None if there is none."""
     default = restore_file == "checkpoint_last.pt"
     if default:
         path = os.path.join(save_dir, f"checkpoint_last{suffix}.pt")
     else:
         path = restore_file.replace(".pt", suffix + ".pt") if suffix else restore_file
     if not os.path.isfile(path):
-        return
+        return None
     problem = checkpoint_problem(path)
     if problem is None:
-        check_safe(path)
-        return
+        return path, check_safe(path)
     intact = newest_intact(save_dir, suffix, exclude=path)
     if default and intact is not None:
         aside = path + ".corrupt"
@@ -99,8 +99,7 @@ def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> No
             f"{path}: {problem} (a kill while fairseq copied it?); moved to {aside}; "
             f"resuming from the newest intact checkpoint {intact} (copied to {path})"
         )
-        check_safe(path)
-        return
+        return path, check_safe(path)
     if intact is not None:
         raise CorruptCheckpointError(f"{path}: {problem}; to resume from the newest intact checkpoint "
                                      f"run: {resume_command(intact)}")

@@ -273,9 +273,25 @@ class SignTranslationTask(FairseqTask):
             return
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         if not distributed or torch.distributed.get_rank() == 0:
-            check_restore_file(self.cfg.save_dir, self.cfg.restore_file, self.cfg.checkpoint_suffix or "")
+            found = check_restore_file(self.cfg.save_dir, self.cfg.restore_file, self.cfg.checkpoint_suffix or "")
+            if found is not None:
+                self.check_resumed_vocab(*found)
         if distributed:
             torch.distributed.barrier()
+
+    def check_resumed_vocab(self, path: str, state):
+        """The checkpoint training resumes from must have been trained with this data's dictionary
+        (vocab_fingerprint.py); fairseq would load same-size embeddings of another vocabulary silently."""
+        cfg = state.get("cfg") if isinstance(state, dict) else None
+        model_args = cfg.get("model") if isinstance(cfg, dict) else None
+        if model_args is None and isinstance(state, dict):
+            model_args = state.get("args")  # a checkpoint of fairseq's older (argparse) format
+        if isinstance(model_args, dict):
+            model_args = Namespace(**model_args)
+        if model_args is None:
+            return
+        spm = (self.data_cfg.bpe_tokenizer or {}).get("sentencepiece_model")
+        check_vocab_facts(model_args, self.data_cfg.vocab_filename, len(self.tgt_dict), spm, what=path)
 
     def write_data_facts(self, args, from_checkpoint: bool):
         """What the model must know about the data. The input kind is this run's data; the frame
