@@ -246,3 +246,16 @@ def test_data_config_duplicate_key_is_refused(tmp_path, text, expected):
     with pytest.raises(ValueError) as e:
         SignDataConfig(str(path))
     assert str(e.value) == f"{path}: {expected}", str(e.value)
+
+
+def test_stale_n_frames_of_a_video_file_is_named(tmp_path):
+    from flallm_plugin.data.video_io import count_video_frames, read_frames
+    from flallm_plugin.synthetic import write_mp4
+
+    mp4 = str(tmp_path / "clip.mp4")
+    write_mp4(mp4, [np.full((32, 32, 3), 7 * i, np.uint8) for i in range(20)])
+    n = count_video_frames(mp4)
+    assert len(read_frames(mp4, [0, n - 1], n_frames=n)) == 2  # the true count reads
+    with pytest.raises(SignDataError, match=f"^{mp4}: the video declares 20 frames but the manifest says n_frames=12 "):
+        read_frames(mp4, [0, 4, 8], n_frames=12)
+    assert len(read_frames(mp4, [0, 4], start=0.0, end=0.4, n_frames=10)) == 2  # a clip: not compared
