@@ -72,7 +72,8 @@ def test_our_loaders_refuse_code_and_name_the_file(evil):
     assert not marker.exists()
 
 
-ENTRIES = ["generate --path", "train --restore-file", "train resume", "--load-visual-encoder-from",
+ENTRIES = ["generate --path", "train --restore-file", "train resume", "train --continue-once",
+           "--load-visual-encoder-from",
            "--pretrained-mbart", "flallm-extract-features", "flallm-translate"]
 
 
@@ -99,6 +100,7 @@ def test_every_entry_point_refuses_code(evil, stage1, tmp_path, entry, force_uns
         "generate --path": ["fairseq-generate", stage1["data"], *COMMON, "--gen-subset", "dev", "--path", str(path)],
         "train --restore-file": stage1_train + ["--restore-file", str(path)],
         "train resume": stage1_train,
+        "train --continue-once": stage1_train + ["--continue-once", str(path)],
         "--load-visual-encoder-from": stage2 + ["--load-visual-encoder-from", str(path), "--pretrained-mbart", "none"],
         "--pretrained-mbart": stage2 + ["--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart", str(path)],
         "flallm-extract-features": ["flallm-extract-features", "--data", stage1["data"], "--checkpoint", str(path),

@@ -107,6 +107,7 @@ class SignTranslationConfig(FairseqDataclass):
     save_dir: str = II("checkpoint.save_dir")
     restore_file: str = II("checkpoint.restore_file")
     checkpoint_suffix: str = II("checkpoint.checkpoint_suffix")
+    continue_once: Optional[str] = II("checkpoint.continue_once")
 
 
 @register_task("sign_translation", dataclass=SignTranslationConfig)
@@ -274,6 +275,10 @@ class SignTranslationTask(FairseqTask):
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         if not distributed or torch.distributed.get_rank() == 0:
             found = check_restore_file(self.cfg.save_dir, self.cfg.restore_file, self.cfg.checkpoint_suffix or "")
+            continue_once = run_option(self.cfg, "continue_once")
+            if found is None and continue_once and self.cfg.restore_file == "checkpoint_last.pt":
+                # fairseq's first launch with --continue-once loads that file instead (weights_only first)
+                found = continue_once, check_checkpoint_file(continue_once, "--continue-once")
             if found is not None:
                 self.check_resumed_vocab(*found)
         if distributed:
