@@ -5,6 +5,17 @@ classes may be unpickled. fairseq checkpoints pickle a few more classes (the tra
 ``argparse.Namespace`` above all); importing the plugin allowlists exactly those, and
 nothing that can run code. A checkpoint whose pickle names anything else (``os.system``,
 ``builtins.eval``, ...) is refused.
+
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` turns torch's *default* into ``weights_only=False``:
+fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` calls ``torch.load`` without
+``weights_only``, so under that variable it would unpickle anything. torch (2.6 to 2.14, read
+in ``torch/serialization.py``: "can only override if callsite did not explicitly set
+weights_only") never overrides an *explicit* ``weights_only=True``, which every load here
+passes. So every file that fairseq loads is first read here with ``weights_only=True``
+(:func:`check_checkpoint_file`): ``--path`` and ``--finetune-from-model`` at task setup, the
+checkpoint fairseq-train resumes from (``restore_file.py``), the stage-1 / mBART checkpoints
+(:func:`load_fairseq_checkpoint`) and a model directory's ``model.pt`` (``hub.py``). A file
+whose pickle is refused never reaches fairseq. fairseq's functions are not patched.
 """
 import argparse
 import os
@@ -111,18 +122,23 @@ def explain_upgrade_error(path: str, e: Exception) -> Exception:
 
 def check_checkpoint_file(path: str, what: str = "checkpoint"):
     """Check that ``path`` is a readable, safe torch checkpoint that fairseq can upgrade, without reading
-    its tensors (``mmap``): for the files fairseq itself will load later (``--path``,
-    ``--finetune-from-model``), so a broken or unsafe one is named before anything runs."""
+    its tensors (``mmap``): for the files fairseq itself will load later (``--path``, ``--finetune-from-model``,
+    the checkpoint to resume from, a model directory's ``model.pt``), so a broken or unsafe one is
+    named before anything runs, whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. Returns what it
+    loaded (tensors memory-mapped for a zip-format file)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: {what} not found")
+    with open(path, "rb") as f:
+        zip_format = f.read(4) == b"PK\x03\x04"  # torch's legacy format (before 1.6) cannot be mmapped
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zip_format)
     except Exception as e:  # re-raised with the file and the reason, never swallowed
         err = explain_load_error(path, e)
         raise type(err)(f"{what}: {err}") from e
     err = upgrade_problem(path, state)
     if err is not None:
         raise type(err)(f"{what}: {err}")
+    return state
 
 
 def load_fairseq_checkpoint(path: str, arg_overrides=None):
@@ -132,6 +148,9 @@ def load_fairseq_checkpoint(path: str, arg_overrides=None):
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    # fairseq's torch.load passes no weights_only (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD would make it
+    # unpickle anything): the file is read with an explicit weights_only=True first
+    check_checkpoint_file(path)
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path, arg_overrides)
     except Exception as e:  # re-raised with the file and the reason (unreadable, or not upgradable), never swallowed

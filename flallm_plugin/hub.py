@@ -28,6 +28,7 @@ anything is translated; a bad one raises :class:`BadInputError` naming it, or, w
 ``skip_bad=True``, is reported in its :class:`Translation` and skipped.
 """
 import logging
+import math
 import os
 import sys
 import time
@@ -42,6 +43,7 @@ from tqdm import tqdm
 
 # torch.load's allowlist, and the task and architectures fairseq's hub loading builds
 from flallm_plugin import checkpoint_safety, models, tasks  # noqa: F401
+from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset, SignTranslationDatasetItem
 from flallm_plugin.data.video_io import (
@@ -58,6 +60,19 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
 InputLike = Union[str, os.PathLike, np.ndarray, torch.Tensor]
+
+
+MIN_FRAMES = 2  # after temporal sampling: a single frame is a still image, not a signed sentence
+
+
+def check_clip_bounds(start: Optional[float], end: Optional[float], prefix: str = ""):
+    """``start`` / ``end`` (seconds) are finite, not negative, and ``end`` after ``start``; ``prefix``
+    names them as options (``--``)."""
+    for name, v in (("start", start), ("end", end)):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{prefix}{name} {v}: expected a number of seconds >= 0")
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"{prefix}end {end} is not after {prefix}start {start}: the clip would be empty")
 
 
 class BadInputError(SignDataError):
@@ -135,6 +150,8 @@ class SignTranslator(GeneratorHubInterface):
             )
         if not os.path.isfile(os.path.join(model_dir, "config.yaml")):
             raise FileNotFoundError(f"{model_dir}: not a model directory (no config.yaml); re-export it with flallm-export")
+        # fairseq's loader passes no weights_only: read with weights_only=True first (checkpoint_safety.py)
+        check_checkpoint_file(os.path.join(model_dir, checkpoint_file), "model")
         x = hub_utils.from_pretrained(model_dir, checkpoint_file, ".", **overrides)
         if x["task"].data_cfg.input_type != "video":
             raise ValueError(f"{model_dir}/config.yaml: input_type must be video in a model directory")
@@ -156,7 +173,8 @@ class SignTranslator(GeneratorHubInterface):
         self.max_source_frames = int(max_src) if max_src is not None else None
 
     # ----------------------------------------------------------------- inputs
-    def _check(self, x: InputLike, index: int, start: Optional[float], end: Optional[float]) -> _Input:
+    def _check(self, x: InputLike, index: int, start: Optional[float], end: Optional[float],
+               min_frames: int = MIN_FRAMES) -> _Input:
         """Validate one input without decoding more than a frame count; raises naming the input."""
         if isinstance(x, torch.Tensor):
             x = x.detach().cpu().numpy()
@@ -202,6 +220,12 @@ class SignTranslator(GeneratorHubInterface):
                     "with the model's stage-1 checkpoint), or give the video"
                 )
         n = inp.n_frames if inp.is_features else num_sampled(inp.n_frames, self.task.stride)
+        if n < min_frames:
+            sampled = "" if inp.is_features else f" after temporal sampling ({inp.n_frames} read, stride {self.task.stride})"
+            raise SignDataError(
+                f"{inp.name}: only {n} frame{'s' if n != 1 else ''}{sampled}: too short to translate "
+                "(a still image is not a signed sentence); give the whole video"
+            )
         if self.max_source_frames is not None and n > self.max_source_frames:
             raise SignDataError(
                 f"{inp.name}: {n} frames after temporal sampling, but the model takes at most "
@@ -210,21 +234,23 @@ class SignTranslator(GeneratorHubInterface):
         return inp
 
     def check_inputs(
-        self, inputs: Sequence[InputLike], start: Optional[float] = None, end: Optional[float] = None
+        self, inputs: Sequence[InputLike], start: Optional[float] = None, end: Optional[float] = None,
+        min_frames: int = MIN_FRAMES,
     ) -> Tuple[List[_Input], List[Tuple[int, str]]]:
         """All inputs checked before anything is translated: (good inputs, [(index, error line)])."""
+        check_clip_bounds(start, end)
         good, bad = [], []
         for i, x in enumerate(inputs):
             try:
-                good.append(self._check(x, i, start, end))
+                good.append(self._check(x, i, start, end, min_frames))
             except SignDataError as e:
                 bad.append((i, str(e)))
         return good, bad
 
-    def _job(self, inputs, start, end, batch_size, skip_bad) -> _Job:
+    def _job(self, inputs, start, end, batch_size, skip_bad, min_frames: int = MIN_FRAMES) -> _Job:
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
-        good, bad = self.check_inputs(inputs, start, end)
+        good, bad = self.check_inputs(inputs, start, end, min_frames)
         if bad and not skip_bad:
             raise BadInputError("\n".join(msg for _, msg in bad))
         results = [Translation(input=self._name(x, i)) for i, x in enumerate(inputs)]
@@ -358,7 +384,7 @@ class SignTranslator(GeneratorHubInterface):
         """The visual encoder's sign-wise features (temporal-module output, as ``flallm-extract-features
         --level sign`` writes them) of one video (-> N x C float tensor) or a list (-> list)."""
         batch_in = self._as_list(inputs)
-        job = self._job(batch_in, start, end, batch_size, skip_bad=False)
+        job = self._job(batch_in, start, end, batch_size, skip_bad=False, min_frames=1)  # features of a frame: fine
         bad = [inp.name for inp in job.inputs if inp.is_features]
         if bad:
             raise BadInputError("\n".join(f"{name}: encode() takes videos or frames, not features" for name in bad))

@@ -50,6 +50,7 @@ from flallm_plugin.data.text_io import read_utf8_lines
 # sentencepiece ids 0..2 (unk, <s>, </s>) are fairseq's specials; its regular pieces start
 # at 3 and fairseq id = sentencepiece id + 1 (fairseq also has <pad> at 1).
 SPM_FIRST_REGULAR_ID = 3
+WORK_MARKER = ".flallm-pretrain-tiny-mbart"  # in OUT/work: a later run may delete and re-create it
 
 
 def _fairseq_script(name):
@@ -246,9 +247,16 @@ def pretrain_tiny_mbart(
 
     out_dir = os.path.abspath(out_dir)
     work_dir = os.path.join(out_dir, "work")
-    if os.path.isdir(work_dir):
+    if os.path.lexists(work_dir):
+        if not os.path.isfile(os.path.join(work_dir, WORK_MARKER)):  # never delete what this script did not write
+            raise FileExistsError(
+                f"{work_dir}: exists and was not written by pretrain_tiny_mbart.py (no {WORK_MARKER} in it), so it "
+                "is not deleted: choose another output directory, or remove it yourself"
+            )
         shutil.rmtree(work_dir)
     os.makedirs(work_dir)
+    with open(os.path.join(work_dir, WORK_MARKER), "w", encoding="utf-8") as f:
+        f.write("written by preprocess/pretrain_tiny_mbart.py; its next run into the same directory replaces it\n")
     data_dir = os.path.join(work_dir, "data")
     os.makedirs(data_dir)
 

@@ -181,3 +181,81 @@ def test_batch_size_below_required_multiple_is_refused_before_training(data_dir,
     msg = last_line(proc)
     assert "--batch-size 4 is below --required-batch-size-multiple 8" in msg and \
         "--required-batch-size-multiple 1" in msg, msg
+
+
+# --------------------------------------------------------- stale manifest n_frames
+@pytest.mark.parametrize("delta", [-3, 2])
+def test_stale_n_frames_is_named_with_the_manifest_row(data_dir, tmp_path, delta):
+    """A manifest n_frames other than the images in the folder (smaller used to cut the video short
+    silently) is an error naming the manifest, its line and the folder, when the video is read."""
+    from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in os.listdir(data_dir):
+        os.symlink(os.path.join(data_dir, name), data / name)
+    (data / "dev.tsv").unlink()
+    lines = open(os.path.join(data_dir, "dev.tsv"), encoding="utf-8").read().splitlines()
+    cols = lines[2].split("\t")
+    cols[2] = str(int(cols[2]) + delta)
+    lines[2] = "\t".join(cols)
+    (data / "dev.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = SignDataConfig(str(data / "config.yaml"))
+    ds = SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
+                                                sampling_rate=None, augment=False, seed=1)
+    ds[0]  # an untouched row reads
+    with pytest.raises(SignDataError) as e:
+        ds[1]
+    msg = str(e.value)
+    assert msg.startswith(f"{data / 'dev.tsv'}: line 3 (id {cols[0]}): ") and "\n" not in msg, msg
+    assert f"holds {int(cols[2]) - delta} images but the manifest says n_frames={cols[2]}" in msg, msg
+
+
+# ----------------------------------------------------------------- byte-order marks
+def test_utf8_bom_in_manifest_and_phoenix_csv_is_dropped_and_utf16_named(data_dir, phoenix_release, tmp_path):
+    import codecs
+
+    from flallm_plugin.data.prepare import read_delimited
+    from flallm_plugin.data.sign_translation_dataset import read_manifest
+
+    manifest = tmp_path / "dev.tsv"
+    plain = open(os.path.join(data_dir, "dev.tsv"), "rb").read()
+    manifest.write_bytes(codecs.BOM_UTF8 + plain)
+    assert [r["id"] for r in read_manifest(str(manifest))] == [
+        r["id"] for r in read_manifest(os.path.join(data_dir, "dev.tsv"))]
+    csv_path = os.path.join(phoenix_release, "PHOENIX-2014-T", "annotations", "manual", "PHOENIX-2014-T.dev.corpus.csv")
+    bom_csv = tmp_path / "dev.corpus.csv"
+    bom_csv.write_bytes(codecs.BOM_UTF8 + open(csv_path, "rb").read())
+    rows = read_delimited(str(bom_csv), "|", prep_phoenix14t.HEADER)
+    assert [r["name"] for r in rows] == [r["name"] for r in read_delimited(csv_path, "|", prep_phoenix14t.HEADER)]
+    manifest.write_bytes(plain.decode("utf-8").encode("utf-16"))  # with its BOM
+    with pytest.raises(SignDataError, match=f"^{manifest}: UTF-16 text .*BOM.*save the manifest as UTF-8$"):
+        read_manifest(str(manifest))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("vocab_filename: dict.txt\nsampling_rate: 0.25\nresize: 32\nsampling_rate: 0.5\n",
+     "duplicate key 'sampling_rate' (first on line 2, again on line 4): keep one"),
+    ("vocab_filename: dict.txt\naugmentation:\n  rotate: 10\n  rotate: 20\n",
+     "duplicate key 'rotate' (first on line 3, again on line 4): keep one"),
+])
+def test_data_config_duplicate_key_is_refused(tmp_path, text, expected):
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert yaml.safe_load(text)  # PyYAML alone keeps the last value without a word
+    with pytest.raises(ValueError) as e:
+        SignDataConfig(str(path))
+    assert str(e.value) == f"{path}: {expected}", str(e.value)
+
+
+def test_stale_n_frames_of_a_video_file_is_named(tmp_path):
+    from flallm_plugin.data.video_io import count_video_frames, read_frames
+    from flallm_plugin.synthetic import write_mp4
+
+    mp4 = str(tmp_path / "clip.mp4")
+    write_mp4(mp4, [np.full((32, 32, 3), 7 * i, np.uint8) for i in range(20)])
+    n = count_video_frames(mp4)
+    assert len(read_frames(mp4, [0, n - 1], n_frames=n)) == 2  # the true count reads
+    with pytest.raises(SignDataError, match=f"^{mp4}: the video declares 20 frames but the manifest says n_frames=12 "):
+        read_frames(mp4, [0, 4, 8], n_frames=12)
+    assert len(read_frames(mp4, [0, 4], start=0.0, end=0.4, n_frames=10)) == 2  # a clip: not compared

@@ -3,6 +3,7 @@ through every entry point (fairseq-generate --path, --restore-file, --load-visua
 --pretrained-mbart, flallm-extract-features). A file torch reads but fairseq cannot upgrade is named as
 such, not as a broken file."""
 import os
+import shutil
 import zipfile
 
 import numpy as np
@@ -77,26 +78,48 @@ def test_our_loaders_refuse_code_and_name_the_file(evil):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("entry", ["generate --path", "train --restore-file", "--load-visual-encoder-from",
-                                   "--pretrained-mbart", "flallm-extract-features"])
-def test_every_entry_point_refuses_code(evil, stage1, tmp_path, entry):
+ENTRIES = ["generate --path", "train --restore-file", "train resume", "train --continue-once",
+           "--load-visual-encoder-from",
+           "--pretrained-mbart", "flallm-extract-features", "flallm-translate"]
+
+
+@pytest.mark.parametrize("force_unsafe", [False, True], ids=["default", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1"])
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_every_entry_point_refuses_code(evil, stage1, tmp_path, entry, force_unsafe, monkeypatch):
+    """Also with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1, under which fairseq's own torch.load (no
+    weights_only argument) would unpickle anything: every file is read with weights_only=True first."""
     path, marker = evil
+    if force_unsafe:
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     stage2 = ["fairseq-train", stage1["feats"], *COMMON, *TRAIN, "--arch", "sign_mbart_tiny",
               "--save-dir", str(tmp_path / "s2"), "--criterion", "label_smoothed_cross_entropy"]
+    stage1_train = ["fairseq-train", stage1["data"], *COMMON, *TRAIN, "--arch", "light_t_tiny",
+                    "--visual-backbone-weights", "none", "--save-dir", str(tmp_path / "s1")]
+    if entry == "train resume":  # the save dir's checkpoint_last.pt, loaded without --restore-file
+        (tmp_path / "s1").mkdir()
+        shutil.copyfile(path, tmp_path / "s1" / "checkpoint_last.pt")
+    model_dir = tmp_path / "model_dir"  # a model directory (flallm-export's layout) whose model.pt is the exploit
+    model_dir.mkdir()
+    shutil.copyfile(path, model_dir / "model.pt")
+    shutil.copyfile(os.path.join(stage1["data"], "config.yaml"), model_dir / "config.yaml")
     cmd = {
         "generate --path": ["fairseq-generate", stage1["data"], *COMMON, "--gen-subset", "dev", "--path", str(path)],
-        "train --restore-file": ["fairseq-train", stage1["data"], *COMMON, *TRAIN, "--arch", "light_t_tiny",
-                                 "--visual-backbone-weights", "none", "--save-dir", str(tmp_path / "s1"),
-                                 "--restore-file", str(path)],
+        "train --restore-file": stage1_train + ["--restore-file", str(path)],
+        "train resume": stage1_train,
+        "train --continue-once": stage1_train + ["--continue-once", str(path)],
         "--load-visual-encoder-from": stage2 + ["--load-visual-encoder-from", str(path), "--pretrained-mbart", "none"],
         "--pretrained-mbart": stage2 + ["--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart", str(path)],
         "flallm-extract-features": ["flallm-extract-features", "--data", stage1["data"], "--checkpoint", str(path),
                                     "--out-dir", str(tmp_path / "f"), "--cpu", "--num-workers", "0"],
+        "flallm-translate": ["flallm-translate", str(model_dir), stage1["data"], "--cpu"],
     }[entry]
     proc = run(cmd, check=False, timeout=300)
+    assert not marker.exists(), f"the pickle's code ran: {proc.stderr[-2000:]}"
     assert proc.returncode != 0
-    assert "system" in proc.stderr or "Unsupported global" in proc.stderr or "refused" in proc.stderr, proc.stderr[-2000:]
-    assert not marker.exists()
+    assert "refused to load" in proc.stderr and "system" in proc.stderr, proc.stderr[-2000:]
+    name = str(tmp_path / "s1" / "checkpoint_last.pt") if entry == "train resume" else str(
+        model_dir / "model.pt") if entry == "flallm-translate" else str(path)
+    assert name in proc.stderr, proc.stderr[-2000:]
 
 
 @pytest.fixture

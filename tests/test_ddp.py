@@ -52,7 +52,7 @@ def test_ddp_two_cpu_processes_match_one(stage, stage1, tmp_path):
     ref = run(base + ["--update-freq", "2", "--save-dir", single], label=f"ddp: stage {stage}, 1 process").stdout
     assert "distributed init (rank 1)" in out and "initialized host" in out, out[-3000:]
     assert out.count("Saved checkpoint") == 1, out[-3000:]
-    assert sorted(os.listdir(ddp)) == ["checkpoint_last.pt"]
+    assert sorted(os.listdir(ddp)) == [".lock", "checkpoint_last.pt"]  # rank 0's save-dir lock (save_dir_lock.py)
 
     def loss(log):
         line = [x for x in log.splitlines() if "train_inner" in x and "num_updates=1," in x][0]

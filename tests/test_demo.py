@@ -50,3 +50,15 @@ def test_demo_runs_end_to_end_quick(tmp_path):
     assert events
     assert any(b"gnorm_backbone" in open(e, "rb").read() for e in events)
     assert np.isfinite(float(r.stdout.split("stage 1+2 (FLa-LLM)")[1].split()[3]))
+
+
+def test_demo_never_deletes_a_folder_it_did_not_write(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("months of work")
+    r = run([sys.executable, "examples/synthetic/run_demo.py", "--out-dir", str(mine), "--quick"], check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"run_demo.py: error: --out-dir {mine}: not empty and not written by run_demo.py (no .flallm-demo file in "
+        "it), so it is not deleted: choose another --out-dir, or remove it yourself")
+    assert os.listdir(mine) == ["thesis.tex"] and (mine / "thesis.tex").read_text() == "months of work"

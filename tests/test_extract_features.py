@@ -1,6 +1,9 @@
 """flallm-extract-features never destroys or mixes data, and stage 2 refuses features of another stage-1 model."""
+import hashlib
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -45,15 +48,70 @@ def test_out_dir_equal_to_data_is_refused(stage1):
 
 def test_non_empty_out_dir_needs_overwrite_and_is_replaced_whole(stage1, tmp_path):
     out = tmp_path / "feats"
-    out.mkdir()
+    shutil.copytree(stage1["feats"], out)  # written by flallm-extract-features: its marker file is in it
+    assert (out / ".flallm-extract-features").is_file()
     (out / "stale.txt").write_text("from an earlier run")
     proc = extract(stage1["data"], stage1["ckpt"], str(out), check=False)
     assert proc.returncode != 0 and "--overwrite" in last_line(proc), last_line(proc)
-    assert os.listdir(out) == ["stale.txt"]
+    assert (out / "stale.txt").exists()
     extract(stage1["data"], stage1["ckpt"], str(out), "--overwrite")
     assert not (out / "stale.txt").exists()
     assert snapshot(str(out)).keys() == snapshot(stage1["feats"]).keys()
     assert os.listdir(tmp_path) == ["feats"]  # no temporary directory left behind
+
+
+def tree_hash(folder) -> str:
+    """sha256 over every path and file content under ``folder`` (and the folder's own listing)."""
+    h = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(folder)):
+        h.update(repr((os.path.relpath(root, folder), sorted(dirs), sorted(files))).encode())
+        for name in sorted(files):
+            with open(os.path.join(root, name), "rb") as f:
+                h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def video_root(data):
+    with open(os.path.join(data, "config.yaml"), encoding="utf-8") as f:
+        return yaml.safe_load(f)["video_root"]
+
+
+@pytest.mark.parametrize("target", ["release features", "video root", "checkpoint folder", "data parent",
+                                    "foreign folder"])
+def test_overwrite_never_deletes_inputs_or_what_it_did_not_write(stage1, phoenix_release, tmp_path, target):
+    """--overwrite replaces only a directory flallm-extract-features wrote, and never one holding its inputs."""
+    ckpt_dir = os.path.dirname(stage1["ckpt"])
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not features")
+    out, guarded, says = {
+        # the release's frames (PHOENIX-2014-T/features holds fullFrame-210x260px/, the video root)
+        "release features": (os.path.dirname(video_root(stage1["data"])), phoenix_release, "which this run reads"),
+        "video root": (video_root(stage1["data"]), phoenix_release, "which this run reads"),
+        "checkpoint folder": (ckpt_dir, ckpt_dir, "which this run reads"),
+        "data parent": (str(stage1["root"]), str(stage1["root"]), "which this run reads"),
+        "foreign folder": (str(foreign), str(foreign), "not written by flallm-extract-features"),
+    }[target]
+    before = tree_hash(guarded)
+    proc = extract(stage1["data"], stage1["ckpt"], out, "--overwrite", check=False)
+    assert proc.returncode != 0
+    assert "--out-dir" in last_line(proc) and says in last_line(proc), last_line(proc)
+    assert tree_hash(guarded) == before
+    # the release, data and checkpoint are untouched even when they are not the guarded tree
+    assert os.path.isfile(stage1["ckpt"]) and os.path.isfile(os.path.join(stage1["data"], "config.yaml"))
+    assert not [n for n in os.listdir(os.path.dirname(os.path.abspath(out))) if n.endswith((".tmp", ".tmp.old"))]
+
+
+def test_orphan_temporary_directory_of_a_killed_run_is_removed(stage1, tmp_path):
+    out = tmp_path / "feats"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a PID whose process is gone
+    orphan = tmp_path / f".feats.{dead.pid}.0123abcd.tmp"
+    shutil.copytree(stage1["feats"], orphan)  # as a killed run leaves it: with the tool's marker
+    unmarked = tmp_path / f".feats.{dead.pid}.4567cdef.tmp"
+    unmarked.mkdir()  # not the tool's: kept
+    extract(stage1["data"], stage1["ckpt"], str(out))
+    assert sorted(os.listdir(tmp_path)) == sorted(["feats", unmarked.name])
 
 
 def test_failure_midway_leaves_nothing_and_keeps_the_earlier_out_dir(stage1, tmp_path):

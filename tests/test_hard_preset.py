@@ -176,8 +176,11 @@ def test_refusals(tmp_path):
     (tmp_path / "how2sign_realigned_train.csv").write_text(
         "\t".join(prep_how2sign.HEADER) + "\n"
         "a\ta-1-rgb_front\ta_0\ta_0-1-rgb_front\t0.0\t1.0\tHello.\n", encoding="utf-8")
-    with pytest.raises(FileExistsError, match="how2sign_realigned_train.csv"):
-        generate_hard(str(tmp_path), **dict(TINY, layout="how2sign"))
+    before = (tmp_path / "how2sign_realigned_train.csv").read_bytes()
+    for overwrite in (False, True):  # real data is never replaced, --overwrite included
+        with pytest.raises(FileExistsError, match="how2sign_realigned_train.csv"):
+            generate_hard(str(tmp_path), **dict(TINY, layout="how2sign"), overwrite=overwrite)
+    assert (tmp_path / "how2sign_realigned_train.csv").read_bytes() == before
     with pytest.raises(ValueError, match="layout"):
         generate_hard(str(tmp_path), **dict(TINY, layout="csl"))
     proc = run([sys.executable, "examples/synthetic/generate_dataset.py", "--out-root", tmp_path / "w",

@@ -435,3 +435,14 @@ def test_trim_empty_text_and_missing_files(tiny_mbart, tmp_path):
         bad.write_bytes(b"\xff\n")
         pretrain_tiny_mbart(str(bad), str(tmp_path / "p"))
     assert not os.path.exists(tmp_path / "o" / "model.pt")
+
+
+def test_pretrain_never_deletes_a_work_folder_it_did_not_write(tmp_path):
+    text = tmp_path / "text.de"
+    text.write_text("es regnet\n", encoding="utf-8")
+    work = tmp_path / "p" / "work"
+    work.mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=f"{work}: exists and was not written by pretrain_tiny_mbart.py"):
+        pretrain_tiny_mbart(str(text), str(tmp_path / "p"))
+    assert os.listdir(work) == ["notes.txt"]

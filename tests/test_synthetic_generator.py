@@ -169,9 +169,16 @@ def test_refuses_to_replace_foreign_data(tmp_path):
     (manual / "PHOENIX-2014-T.train.corpus.csv").write_text(
         "name|video|start|end|speaker|orth|translation\n"
         "01April_2010_Thursday_heute-6694|train/x/1/*.png|-1|-1|Signer04|REGEN|es regnet\n", encoding="utf-8")
+    (tmp_path / "PHOENIX-2014-T" / "features").mkdir()
+    (tmp_path / "PHOENIX-2014-T" / "features" / "frame.png").write_bytes(b"real frames")
+    before = sorted((str(p), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
     with pytest.raises(FileExistsError):
         G.generate(str(tmp_path), **dict(SMALL, text_corpus_size=10))
-    assert (manual / "PHOENIX-2014-T.train.corpus.csv").exists()
+    # --overwrite never deletes real data (its corpus names videos the generator did not write)
+    with pytest.raises(FileExistsError, match="PHOENIX-2014-T.train.corpus.csv names videos this generator did not "
+                                              "write .*never replaced, --overwrite included"):
+        G.generate(str(tmp_path), **dict(SMALL, text_corpus_size=10), overwrite=True)
+    assert sorted((str(p), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
 
 
 def test_cli(tmp_path):

@@ -219,6 +219,29 @@ def test_bad_inputs_one_line_each(exported, tmp_path):
     assert r.returncode == 1 and "no frames could be decoded between 1000.0 s" in r.stderr
 
 
+@pytest.mark.parametrize("bounds,why", [
+    (["--start", "-5"], "--start -5.0: expected a number of seconds >= 0"),
+    (["--start", "inf"], "--start inf: expected a number of seconds >= 0"),
+    (["--end", "nan"], "--end nan: expected a number of seconds >= 0"),
+    (["--start", "2", "--end", "1"], "--end 1.0 is not after --start 2.0: the clip would be empty"),
+])
+def test_bad_clip_bounds_are_one_line(exported, bounds, why):
+    r = run([*TRANSLATE, exported["stage1"]["dir"], exported["mp4s"][0], "--cpu", *bounds], check=False)
+    err = [line for line in r.stderr.splitlines() if line.strip() and not warning(line)]
+    assert r.returncode == 1 and r.stdout == "" and err == [f"flallm-translate: error: {why}"], r.stderr
+
+
+def test_single_frame_is_refused_not_translated_empty(exported, tmp_path):
+    one = tmp_path / "one_frame"
+    one.mkdir()
+    shutil.copy(list_frame_files(exported["folders"][0])[0], one)
+    r = run([*TRANSLATE, exported["stage1"]["dir"], str(one), "--cpu"], check=False)
+    err = [line for line in r.stderr.splitlines() if line.strip() and not warning(line)]
+    assert r.returncode == 1 and r.stdout == "", r.stderr
+    assert err == [f"flallm-translate: error: {one}: only 1 frame after temporal sampling (1 read, stride 4): too "
+                   "short to translate (a still image is not a signed sentence); give the whole video"], r.stderr
+
+
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_python_api_matches_cli(exported, stage, tmp_path):
     from flallm_plugin import SignTranslator

@@ -53,7 +53,8 @@ def main(argv: Optional[Iterable[str]] = None) -> Dict:
     p.add_argument("--text-corpus-size", type=int, help="weather: 20000, hard: 50000")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--overwrite", action="store_true",
-                   help="replace OUT/PHOENIX-2014-T even if it does not look synthetic")
+                   help="replace an output that is not a complete synthetic release (never one whose corpus "
+                        "names videos this generator did not write: real data)")
     p.add_argument("--sign-sheet", metavar="PNG", help="weather only: also save a montage of every sign for "
                    "every signer")
     args = p.parse_args(argv)

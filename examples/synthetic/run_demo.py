@@ -30,11 +30,12 @@ from tqdm import tqdm
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 USER_DIR = os.path.join(REPO, "flallm_plugin")
+MARKER = ".flallm-demo"  # in --out-dir: a later run may delete and re-create it
 
 
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", default="demo_out", help="everything is written here (re-created)")
+    p.add_argument("--out-dir", default="demo_out", help="everything is written here (re-created if an earlier demo wrote it; any other non-empty directory is refused)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--n-train", type=int, default=360)
     p.add_argument("--n-dev", type=int, default=40)
@@ -177,9 +178,14 @@ def main(argv=None):
         args.n_train, args.n_dev, args.n_test = 40, 8, 8
         args.stage1_epochs, args.stage2_epochs, args.mbart_updates, args.text_corpus_size = 2, 2, 20, 500
     out = os.path.abspath(args.out_dir)
-    if os.path.isdir(out):
+    if os.path.isdir(out) and os.listdir(out):
+        if not os.path.isfile(os.path.join(out, MARKER)):  # never delete what an earlier demo did not write
+            sys.exit(f"run_demo.py: error: --out-dir {out}: not empty and not written by run_demo.py (no {MARKER} "
+                     "file in it), so it is not deleted: choose another --out-dir, or remove it yourself")
         shutil.rmtree(out)
-    os.makedirs(out)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
+        f.write("written by examples/synthetic/run_demo.py; its next run re-creates this directory\n")
     steps = Steps(out)
     t_start = time.time()
     raw, data, feats = (os.path.join(out, d) for d in ("raw", "data", "features"))

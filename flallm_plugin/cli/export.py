@@ -18,7 +18,9 @@ MODEL_DIR holds what decoding needs and nothing training needs:
 
 Paths to pretrained parts in the saved args (``--pretrained-mbart``, ``--load-visual-encoder-from``,
 ``--visual-backbone-weights``) are kept as a record only: a model rebuilt from its checkpoint never
-reads them. The directory is written under a temporary name, loaded once as a check, and renamed.
+reads them. The directory is written under a temporary name, loaded once as a check, and renamed;
+``--out`` must not exist (nothing is ever replaced), and the temporary directory of an interrupted
+export to the same ``--out`` is removed by the next one (:mod:`flallm_plugin.out_dir`).
 """
 import argparse
 import logging
@@ -34,6 +36,7 @@ logger = logging.getLogger("flallm.export")
 MODEL_FILE = "model.pt"
 SPM_FILE = "spm.model"
 DICT_FILE = "dict.txt"
+TOOL = "flallm-export"
 
 
 def get_parser():
@@ -193,9 +196,10 @@ def export(args) -> str:
     from flallm_plugin.data.data_cfg import SignDataConfig
     from flallm_plugin.data.manifest import write_data_config
     from flallm_plugin.hub import SignTranslator
+    from flallm_plugin.out_dir import make_temp_dir, marker_name, remove_orphan_temp_dirs
 
     out = os.path.abspath(args.out)
-    if os.path.exists(out):
+    if os.path.lexists(out):
         raise FileExistsError(f"{out}: already exists; remove it or choose another --out")
     state = safe_torch_load(args.checkpoint)  # weights_only; the raw dict (cfg as saved), rewritten below
     if not isinstance(state, dict) or "model" not in state or not isinstance(state.get("cfg"), dict):
@@ -206,12 +210,17 @@ def export(args) -> str:
     for f, what in ((data_cfg.vocab_filename, "target dictionary"), (spm, "sentencepiece model")):
         if f is not None and not os.path.isfile(f):
             raise FileNotFoundError(f"{f}: {what} not found (config {data_cfg.path})")
+    from fairseq.data import Dictionary
+
+    from flallm_plugin.data.vocab_fingerprint import check_vocab_facts
+
+    # the dictionary and sentencepiece model copied into the model directory must be the training ones
+    check_vocab_facts(model_args, data_cfg.vocab_filename, len(Dictionary.load(data_cfg.vocab_filename)), spm,
+                      what=args.checkpoint)
     config = video_config(model_args, state["cfg"]["task"], data_cfg, args.checkpoint, spm is not None)
 
-    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.{os.getpid()}.tmp")
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
+    remove_orphan_temp_dirs(out, TOOL)
+    tmp = make_temp_dir(out, TOOL)  # a new, unique directory: nothing that exists is ever removed
     try:
         torch.save(inference_state(state), os.path.join(tmp, MODEL_FILE))
         shutil.copyfile(data_cfg.vocab_filename, os.path.join(tmp, DICT_FILE))
@@ -221,7 +230,8 @@ def export(args) -> str:
         translator = SignTranslator.from_pretrained(tmp, cpu=True)  # the check: it loads on its own
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
             f.write(model_card(translator, state, model_args, config, args))
-        os.rename(tmp, out)
+        os.unlink(os.path.join(tmp, marker_name(TOOL)))  # only an unfinished directory carries it
+        os.rename(tmp, out)  # onto nothing, or an empty directory made meanwhile (never a full one)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,8 +13,10 @@ OUT holds ``{split}.tsv``, ``config.yaml`` (``input_type: features``, ``feature_
 ``visual_fingerprint``, the sha256 of the stage-1 weights that made the features, checked by
 stage 2), the dictionary, the sentencepiece model and ``features/{split}/{id}.npy`` (N x C
 float arrays). Everything is written to a temporary directory next to OUT and renamed at the
-end: all splits or nothing. OUT must not be the data directory, and an OUT that is not empty
-is refused unless ``--overwrite`` (then it is replaced whole).
+end: all splits or nothing. OUT must not be or hold anything the run reads (data directory, video
+root, videos, checkpoint), and an OUT that is not empty is refused unless ``--overwrite``; then it is
+replaced whole, and only if an earlier flallm-extract-features wrote it (its
+``.flallm-extract-features`` marker file: see :mod:`flallm_plugin.out_dir`).
 """
 import argparse
 import logging
@@ -22,13 +24,13 @@ import os
 import shutil
 import sys
 import time
-import uuid
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from flallm_plugin.data.manifest import write_data_config, write_manifest
+from flallm_plugin.out_dir import check_out_dir, make_temp_dir, publish_dir, remove_orphan_temp_dirs
 
 logger = logging.getLogger("flallm.extract_features")
 
@@ -39,7 +41,7 @@ def get_parser():
     p.add_argument("--data", required=True, help="data directory with video manifests (as for training)")
     p.add_argument("--checkpoint", required=True, help="stage-1 (light_t) checkpoint")
     p.add_argument("--out-dir", required=True, help="feature data directory to write (new or empty)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out-dir (whole, at the end)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out-dir written by flallm-extract-features (whole, at the end)")
     p.add_argument("--splits", default="train,dev,test", help="comma-separated splits (missing ones are skipped)")
     p.add_argument("--level", default="sign", choices=["sign", "frame", "light_t"],
                    help="sign = temporal-module output (paper default), frame = ResNet output, "
@@ -53,55 +55,35 @@ def get_parser():
     return p
 
 
-def check_out_dir(data: str, out_dir: str, overwrite: bool):
-    """Refuse an out-dir that is (or holds) the data directory, or one not empty without ``--overwrite``."""
-    data_real, out_real = os.path.realpath(data), os.path.realpath(out_dir)
-    if data_real == out_real or data_real.startswith(out_real + os.sep):
-        raise ValueError(
-            f"--out-dir {out_dir}: is (or holds) the data directory {data}; writing features there would "
-            "destroy its video manifests: choose another directory"
-        )
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"--out-dir {out_dir}: exists and is not a directory")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise ValueError(
-            f"--out-dir {out_dir}: not empty; pass --overwrite to replace it (whole, once extraction "
-            "has succeeded) or choose a new directory"
-        )
+TOOL = "flallm-extract-features"
 
 
-def make_temp_dir(out_dir: str) -> str:
-    """A new directory next to ``out_dir`` (same file system: renamed into place at the end)."""
-    parent, name = os.path.split(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    os.mkdir(tmp)  # mode 0777 & ~umask, as any directory the user creates
-    return tmp
+def inputs_of(args) -> list:
+    """Everything this run reads: --data, --checkpoint, and the data config's video root, dictionary,
+    sentencepiece model and the videos of the manifests of the requested splits."""
+    from flallm_plugin.data.data_cfg import SignDataConfig
+    from flallm_plugin.data.sign_translation_dataset import read_manifest
 
-
-def publish_dir(tmp: str, out_dir: str):
-    """Rename the finished ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside first,
-    then deleted, so ``out_dir`` is at every moment either the old or the new directory (or,
-    between the two renames, absent)."""
-    out_dir = os.path.abspath(out_dir)
-    old = None
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        old = tmp + ".old"
-        os.rename(out_dir, old)
-    try:
-        os.replace(tmp, out_dir)  # onto a missing or empty directory
-    except BaseException:
-        if old is not None:
-            os.rename(old, out_dir)  # the old directory back in place
-        raise
-    if old is not None:
-        shutil.rmtree(old)
+    inputs = [(args.data, "the data directory"), (args.checkpoint, "the checkpoint")]
+    config = os.path.join(args.data, "config.yaml")
+    if not os.path.isfile(config):
+        return inputs  # the run stops at reading it, with its own message
+    data_cfg = SignDataConfig(config)
+    inputs += [(data_cfg.video_root, "the video root"), (data_cfg.vocab_filename, "the dictionary"),
+               ((data_cfg.bpe_tokenizer or {}).get("sentencepiece_model"), "the sentencepiece model")]
+    for split in [s for s in args.splits.split(",") if s]:
+        manifest = os.path.join(args.data, f"{split}.tsv")
+        if os.path.isfile(manifest):
+            inputs += [(os.path.join(data_cfg.video_root, r["video"]), f"the video of {manifest}: line {r['_line']}")
+                       for r in read_manifest(manifest) if r["video"]]
+    return inputs
 
 
 def extract(args) -> dict:
     """Check ``--out-dir``, extract into a temporary directory next to it, then rename it into place."""
-    check_out_dir(args.data, args.out_dir, args.overwrite)
-    tmp = make_temp_dir(args.out_dir)
+    check_out_dir(args.out_dir, inputs_of(args), TOOL, "--out-dir", args.overwrite)
+    remove_orphan_temp_dirs(args.out_dir, TOOL)
+    tmp = make_temp_dir(args.out_dir, TOOL)
     try:
         summary = extract_to(args, tmp)
         publish_dir(tmp, args.out_dir)

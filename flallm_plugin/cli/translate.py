@@ -63,8 +63,9 @@ def read_inputs(args) -> list:
 
 
 def translate(args, out=sys.stdout) -> int:
-    from flallm_plugin.hub import SignTranslator
+    from flallm_plugin.hub import SignTranslator, check_clip_bounds
 
+    check_clip_bounds(args.start, args.end, prefix="--")  # before the model is loaded
     inputs = read_inputs(args)
     if not inputs:
         raise ValueError("no input: give video files, frame folders or .npy files, '-' (stdin) or --list FILE")

@@ -154,6 +154,31 @@ def validate_config(path, config: Dict[str, Any]):
             raise ValueError(f"{path}: augmentation.{key}: {value!r} is not valid; expected {expected}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (PyYAML keeps the last one
+    silently: a second ``sampling_rate:`` further down would win without a word)."""
+
+
+def _construct_unique_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1}, again on line "
+                f"{key_node.start_mark.line + 1}): keep one", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def load_yaml_unique(f):
+    """``yaml.safe_load`` of ``f``, except that a key given twice in a mapping is an error."""
+    return yaml.load(f, Loader=_UniqueKeyLoader)
+
+
 class SignDataConfig(object):
     """Wrapper of a data directory's config.yaml."""
 
@@ -163,7 +188,11 @@ class SignDataConfig(object):
             raise FileNotFoundError(f"{self.path}: data config not found")
         try:
             with open(self.path, encoding="utf-8") as f:
-                config = yaml.safe_load(f)
+                config = load_yaml_unique(f)
+        except yaml.constructor.ConstructorError as e:
+            if e.problem and e.problem.startswith("duplicate key"):
+                raise ValueError(f"{self.path}: {e.problem}") from e
+            raise ValueError(f"{self.path}: cannot parse data config: {' '.join(str(e).split())}") from e
         except (UnicodeDecodeError, yaml.YAMLError) as e:
             raise ValueError(f"{self.path}: cannot parse data config: {e}") from e
         if config is None:

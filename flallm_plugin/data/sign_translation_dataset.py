@@ -162,7 +162,7 @@ class SignTranslationDataset(FairseqDataset):
                 rng = np.random.RandomState(np.random.randint(0, 2**31 - 1))
             phase = rng.randint(0, self.stride) if self.is_train_split else 0
             idx = sample_indices(int(self.n_frames[index]), self.stride, phase)
-            frames = read_frames(path, idx, self.starts[index], self.ends[index])
+            frames = read_frames(path, idx, self.starts[index], self.ends[index], n_frames=int(self.n_frames[index]))
             clip = self.transform(frames, rng)
             if self.blank_video:  # the diagnostic "text only" input: black frames of the clip's shape
                 clip = np.zeros_like(clip)

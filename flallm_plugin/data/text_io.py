@@ -1,4 +1,5 @@
 """UTF-8 text and delimited tables with errors that name the file and the line."""
+import codecs
 import csv
 import os
 from typing import Dict, List, Sequence, Tuple
@@ -7,11 +8,16 @@ from flallm_plugin.data.errors import SignDataError
 
 
 def read_utf8_lines(path: str, what: str = "file") -> List[str]:
-    """The lines of a UTF-8 text file (without line endings)."""
+    """The lines of a UTF-8 text file (without line endings). A UTF-8 byte-order mark (as spreadsheet
+    programs write) is dropped; a UTF-16 one is an error saying so."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: {what} not found")
     with open(path, "rb") as f:
         data = f.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]  # else the first column would be named "\ufeffid"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise SignDataError(f"{path}: UTF-16 text (it starts with a UTF-16 BOM): save the {what} as UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

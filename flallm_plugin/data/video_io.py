@@ -140,11 +140,20 @@ def read_frames(
     indices: Sequence[int],
     start: Optional[float] = None,
     end: Optional[float] = None,
+    n_frames: Optional[int] = None,
 ) -> List[np.ndarray]:
-    """Decode only ``indices`` (sorted, relative to the clip start) as RGB uint8 arrays."""
+    """Decode only ``indices`` (sorted, relative to the clip start) as RGB uint8 arrays. ``n_frames``:
+    the frame count the manifest declares; a frame folder holding another number of images, or a whole
+    video file whose container declares more frames, is an error (a stale count would silently cut the
+    video short, or sample it with the wrong stride)."""
     kind = video_kind(path)
     if kind == "frames":
         files = list_frame_files(path)
+        if n_frames is not None and len(files) != n_frames:
+            raise SignDataError(
+                f"{path}: the folder holds {len(files)} images but the manifest says n_frames={n_frames} "
+                "(manifest out of date: rerun the preprocessing script, or fix n_frames)"
+            )
         if len(indices) and indices[-1] >= len(files):
             raise SignDataError(
                 f"{path}: frame {indices[-1]} requested but the folder holds {len(files)} images "
@@ -156,6 +165,14 @@ def read_frames(
     cap = _open_video(path)
     frames: List[np.ndarray] = []
     try:
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        # a whole file the manifest counts short (the container's count, no decoding; a file that
+        # decodes one frame fewer than it declares is normal, see count_video_frames)
+        if n_frames is not None and start is None and end is None and declared > 0 and n_frames < declared - 1:
+            raise SignDataError(
+                f"{path}: the video declares {declared} frames but the manifest says n_frames={n_frames} "
+                "(manifest out of date: rerun the preprocessing script, or fix n_frames)"
+            )
         first, _ = _clip_bounds(cap, start, end)
         wanted = iter(indices)
         nxt = next(wanted, None)

@@ -24,6 +24,7 @@ from fairseq.models.bart import BARTModel
 from fairseq.models.bart.model import mbart_large_architecture
 
 from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
+from flallm_plugin.data.vocab_fingerprint import check_sibling_dict
 from flallm_plugin.models.adapter import MLPAdapter, num_params
 from flallm_plugin.models.fingerprint import feature_fingerprint
 from flallm_plugin.models.light_t import LightTModel, light_t_base_architecture
@@ -268,6 +269,7 @@ class SignMBARTModel(BARTModel):
         ``in_proj_weight``/``in_proj_bias`` attention (split into q/k/v_proj) and no
         ``decoder.output_projection.weight`` (tied to ``decoder.embed_tokens.weight``).
         """
+        check_sibling_dict(path, getattr(self.args, "target_dict_path", None))
         pretrained = dict(load_fairseq_checkpoint(path)["model"])
         rows = pretrained.get("encoder.embed_tokens.weight")
         n_dict = len(self.encoder.dictionary)

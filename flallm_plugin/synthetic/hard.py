@@ -65,7 +65,7 @@ from flallm_plugin.synthetic.releases import (
 )
 from flallm_plugin.synthetic.weather import (
     AMPLITUDE, BACKGROUND, CLOTHING, HAIR, HAND_RADIUS, LOCATIONS, NAME_PREFIX, REST, SKIN, SPLITS,
-    TEXT_CORPUS_NAME, TWO_HAND_MIN_X, HandState, Signer, _blend, _is_synthetic, _motion, _Painter,
+    TEXT_CORPUS_NAME, TWO_HAND_MIN_X, HandState, Signer, _blend, _is_synthetic, _motion, _Painter, _real_corpus,
     _rest_hands, _tint,
 )
 
@@ -377,14 +377,35 @@ def _how2sign_is_synthetic(out_root: str) -> bool:
     return found
 
 
+def _how2sign_real_csv(out_root: str):
+    """A How2Sign CSV under ``out_root`` naming a clip this generator did not write, or None."""
+    for s in HOW2SIGN_SPLITS.values():
+        path = how2sign_csv_path(out_root, s)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                rows = list(csv.reader(f, delimiter="\t"))[1:]
+            if any(r and (len(r) < 4 or not r[3].startswith(NAME_PREFIX)) for r in rows):
+                return path
+    return None
+
+
 def _existing(out_root: str, layout: str) -> List[str]:
     names = [PHOENIX_DIR] if layout == "phoenix" else _how2sign_entries()
     return [os.path.join(out_root, n) for n in names if os.path.exists(os.path.join(out_root, n))]
 
 
 def _check_output(out_root: str, layout: str, overwrite: bool) -> None:
-    """Refuse to replace data this generator did not write (before any work is done)."""
-    if not _existing(out_root, layout) or overwrite:
+    """Refuse to replace data this generator did not write (before any work is done); ``overwrite``
+    replaces a release without corpus files naming other videos (an interrupted one), never real data."""
+    if not _existing(out_root, layout):
+        return
+    real = _real_corpus(out_root) if layout == "phoenix" else _how2sign_real_csv(out_root)
+    if real is not None:
+        raise FileExistsError(
+            f"{real} names videos this generator did not write (real data?): {', '.join(_existing(out_root, layout))} "
+            "is never replaced, --overwrite included; remove it yourself or choose another output folder"
+        )
+    if overwrite:
         return
     synthetic = _is_synthetic(out_root) if layout == "phoenix" else _how2sign_is_synthetic(out_root)
     if not synthetic:
@@ -412,7 +433,8 @@ def generate_hard(out_root: str, n_train: int = 2000, n_dev: int = 200, n_test: 
 
     The release is written under a temporary folder in ``out_root`` and moved into place at
     the end (replacing an earlier synthetic release of the same layout; anything else raises
-    :class:`FileExistsError` unless ``overwrite``). ``summary["data_root"]`` is the
+    :class:`FileExistsError` unless ``overwrite``, and real data, whose corpus names other videos,
+    always does). ``summary["data_root"]`` is the
     ``--data-root`` of ``preprocess/prep_phoenix14t.py`` / ``prep_how2sign.py``.
     """
     if layout not in LAYOUTS:

@@ -6,7 +6,8 @@ on which torch's reader fails without naming it. :func:`check_restore_file` runs
 ``build_model``, before ``checkpoint_utils.load_checkpoint``: a truncated ``checkpoint_last.pt``
 is moved aside and replaced by the newest intact checkpoint of the save dir (the one the copy
 came from), so that the same command resumes; a truncated ``--restore-file`` stops the run with
-the file and the option that resumes.
+the file and the option that resumes. An intact one is read once with ``weights_only=True``
+(whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says): one whose pickle would run code stops the run.
 """
 import glob
 import logging
@@ -66,19 +67,28 @@ def resume_command(restore_file: str) -> str:
     return shlex.join([os.path.basename(argv[0])] + argv[1:] + ["--restore-file", restore_file])
 
 
-def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> None:
+def check_safe(path: str):
+    """fairseq's loader passes no ``weights_only`` (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` would make it
+    unpickle anything): the file is read with ``weights_only=True`` before it (checkpoint_safety.py)."""
+    from flallm_plugin.checkpoint_safety import check_checkpoint_file
+
+    return check_checkpoint_file(path, "checkpoint to resume from (--save-dir / --restore-file)")
+
+
+def check_restore_file(save_dir: str, restore_file: str, suffix: str = ""):
     """Check the checkpoint ``fairseq.checkpoint_utils.load_checkpoint`` will load for these
-    ``--save-dir`` / ``--restore-file`` / ``--checkpoint-suffix`` (nothing to do if it does not exist)."""
+    ``--save-dir`` / ``--restore-file`` / ``--checkpoint-suffix``; returns ``(path, what it holds)``
+    (loaded with ``weights_only=True``), or None if there is none."""
     default = restore_file == "checkpoint_last.pt"
     if default:
         path = os.path.join(save_dir, f"checkpoint_last{suffix}.pt")
     else:
         path = restore_file.replace(".pt", suffix + ".pt") if suffix else restore_file
     if not os.path.isfile(path):
-        return
+        return None
     problem = checkpoint_problem(path)
     if problem is None:
-        return
+        return path, check_safe(path)
     intact = newest_intact(save_dir, suffix, exclude=path)
     if default and intact is not None:
         aside = path + ".corrupt"
@@ -89,7 +99,7 @@ def check_restore_file(save_dir: str, restore_file: str, suffix: str = "") -> No
             f"{path}: {problem} (a kill while fairseq copied it?); moved to {aside}; "
             f"resuming from the newest intact checkpoint {intact} (copied to {path})"
         )
-        return
+        return path, check_safe(path)
     if intact is not None:
         raise CorruptCheckpointError(f"{path}: {problem}; to resume from the newest intact checkpoint "
                                      f"run: {resume_command(intact)}")

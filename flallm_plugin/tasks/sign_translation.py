@@ -24,11 +24,13 @@ from omegaconf.errors import InterpolationResolutionError
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.data.vocab_fingerprint import check_vocab_facts, write_vocab_facts
 from flallm_plugin.models.visual_encoder import convert_sync_batchnorm
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import log_grad_norms
 from flallm_plugin.tasks.restore_file import check_restore_file
+from flallm_plugin.tasks.save_dir_lock import lock_save_dir
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ class SignTranslationConfig(FairseqDataclass):
     save_dir: str = II("checkpoint.save_dir")
     restore_file: str = II("checkpoint.restore_file")
     checkpoint_suffix: str = II("checkpoint.checkpoint_suffix")
+    continue_once: Optional[str] = II("checkpoint.continue_once")
 
 
 @register_task("sign_translation", dataclass=SignTranslationConfig)
@@ -226,6 +229,7 @@ class SignTranslationTask(FairseqTask):
         (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
         if not from_checkpoint:
             self.check_distributed()
+            self.lock_save_dir()
             self.check_restore_file()
         with open_dict(cfg) if OmegaConf.is_config(cfg) else ExitStack():
             self.write_data_facts(cfg, from_checkpoint)
@@ -252,6 +256,18 @@ class SignTranslationTask(FairseqTask):
         if self.cfg.sync_bn:
             raise ValueError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPUs): drop it with --cpu")
 
+    def lock_save_dir(self):
+        """One training run per --save-dir (save_dir_lock.py): global rank 0 of a training run locks it
+        before any checkpoint is read or written; a second run stops here naming the holder's PID."""
+        if getattr(self.cfg, "restore_file", None) is None:  # a task built without training options
+            return
+        save_dir = run_option(self.cfg, "save_dir")
+        if not save_dir or not os.path.isdir(save_dir):  # fairseq-train has created it by now
+            return
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if not distributed or torch.distributed.get_rank() == 0:
+            lock_save_dir(save_dir)
+
     def check_restore_file(self):
         """Before fairseq-train loads it: a checkpoint truncated by a kill is replaced by the newest
         intact one, or named with the command that resumes (rank 0 checks, the others wait)."""
@@ -259,9 +275,29 @@ class SignTranslationTask(FairseqTask):
             return
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         if not distributed or torch.distributed.get_rank() == 0:
-            check_restore_file(self.cfg.save_dir, self.cfg.restore_file, self.cfg.checkpoint_suffix or "")
+            found = check_restore_file(self.cfg.save_dir, self.cfg.restore_file, self.cfg.checkpoint_suffix or "")
+            continue_once = run_option(self.cfg, "continue_once")
+            if found is None and continue_once and self.cfg.restore_file == "checkpoint_last.pt":
+                # fairseq's first launch with --continue-once loads that file instead (weights_only first)
+                found = continue_once, check_checkpoint_file(continue_once, "--continue-once")
+            if found is not None:
+                self.check_resumed_vocab(*found)
         if distributed:
             torch.distributed.barrier()
+
+    def check_resumed_vocab(self, path: str, state):
+        """The checkpoint training resumes from must have been trained with this data's dictionary
+        (vocab_fingerprint.py); fairseq would load same-size embeddings of another vocabulary silently."""
+        cfg = state.get("cfg") if isinstance(state, dict) else None
+        model_args = cfg.get("model") if isinstance(cfg, dict) else None
+        if model_args is None and isinstance(state, dict):
+            model_args = state.get("args")  # a checkpoint of fairseq's older (argparse) format
+        if isinstance(model_args, dict):
+            model_args = Namespace(**model_args)
+        if model_args is None:
+            return
+        spm = (self.data_cfg.bpe_tokenizer or {}).get("sentencepiece_model")
+        check_vocab_facts(model_args, self.data_cfg.vocab_filename, len(self.tgt_dict), spm, what=path)
 
     def write_data_facts(self, args, from_checkpoint: bool):
         """What the model must know about the data. The input kind is this run's data; the frame
@@ -276,6 +312,11 @@ class SignTranslationTask(FairseqTask):
         args.input_extracted_from = d.extracted_from if features else None
         args.input_features_config = str(d.path) if features else None
         args.input_channels = 1
+        spm = (d.bpe_tokenizer or {}).get("sentencepiece_model")
+        if from_checkpoint:  # decoding: the dictionary and subword model must be the training ones
+            check_vocab_facts(args, d.vocab_filename, len(self.tgt_dict), spm)
+        else:
+            write_vocab_facts(args, d.vocab_filename, len(self.tgt_dict), spm)
         if getattr(args, "max_source_positions", None) is None:  # fairseq's speech-to-text models read it
             args.max_source_positions = self.cfg.max_source_frames
         trained = from_checkpoint and getattr(args, "frame_crop", None) is not None
