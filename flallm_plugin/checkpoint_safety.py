@@ -120,24 +120,25 @@ def explain_upgrade_error(path: str, e: Exception) -> Exception:
     )
 
 
-def check_checkpoint_file(path: str, what: str = "checkpoint"):
+def check_checkpoint_file(path: str, what: Optional[str] = "checkpoint"):
     """Check that ``path`` is a readable, safe torch checkpoint that fairseq can upgrade, without reading
     its tensors (``mmap``): for the files fairseq itself will load later (``--path``, ``--finetune-from-model``,
     the checkpoint to resume from, a model directory's ``model.pt``), so a broken or unsafe one is
     named before anything runs, whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. Returns what it
     loaded (tensors memory-mapped for a zip-format file)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: {what} not found")
+        raise FileNotFoundError(f"{path}: {what or 'checkpoint'} not found")
+    prefix = f"{what}: " if what else ""  # the option that named the file, if any
     with open(path, "rb") as f:
         zip_format = f.read(4) == b"PK\x03\x04"  # torch's legacy format (before 1.6) cannot be mmapped
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=zip_format)
     except Exception as e:  # re-raised with the file and the reason, never swallowed
         err = explain_load_error(path, e)
-        raise type(err)(f"{what}: {err}") from e
+        raise type(err)(f"{prefix}{err}") from e
     err = upgrade_problem(path, state)
     if err is not None:
-        raise type(err)(f"{what}: {err}")
+        raise type(err)(f"{prefix}{err}")
     return state
 
 
@@ -150,7 +151,7 @@ def load_fairseq_checkpoint(path: str, arg_overrides=None):
         raise FileNotFoundError(f"{path}: checkpoint not found")
     # fairseq's torch.load passes no weights_only (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD would make it
     # unpickle anything): the file is read with an explicit weights_only=True first
-    check_checkpoint_file(path)
+    check_checkpoint_file(path, what=None)
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path, arg_overrides)
     except Exception as e:  # re-raised with the file and the reason (unreadable, or not upgradable), never swallowed
