@@ -9,6 +9,8 @@ from typing import Dict
 import torch
 from fairseq import metrics
 
+GRAD_NORMS_REGION = "flallm grad norms"  # its torch.profiler range (benchmarks/update_overhead.py)
+
 
 def loss_scale(optimizer) -> float:
     """The factor the gradients currently carry: torch's ``GradScaler`` (``--amp``),

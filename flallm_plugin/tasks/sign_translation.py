@@ -27,7 +27,7 @@ from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCr
 from flallm_plugin.models.visual_encoder import convert_sync_batchnorm
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
-from flallm_plugin.tasks.grad_norms import log_grad_norms
+from flallm_plugin.tasks.grad_norms import GRAD_NORMS_REGION, log_grad_norms
 from flallm_plugin.tasks.restore_file import check_restore_file
 
 logger = logging.getLogger(__name__)
@@ -320,7 +320,8 @@ class SignTranslationTask(FairseqTask):
         loss, sample_size, logging_output = super().train_step(
             sample, model, criterion, optimizer, update_num, ignore_grad
         )
-        log_grad_norms(model, optimizer, sample_size)
+        with torch.autograd.profiler.record_function(GRAD_NORMS_REGION):
+            log_grad_norms(model, optimizer, sample_size)
         return loss, sample_size, logging_output
 
     # ------------------------------------------------------------ validation
