@@ -12,6 +12,7 @@ the batch (in a data-loader worker in training, so off the update's critical pat
     python benchmarks/update_overhead.py                         # SGD (the stage-1 recipe)
     python benchmarks/update_overhead.py --optimizer adam         # fairseq's Adam
     python benchmarks/update_overhead.py --compare adam,param_group_adam   # interleaved A/B of whole updates
+    python benchmarks/update_overhead.py --cuts        # each cut before/after, interleaved, on the model's gradients
 
 :func:`fixed_update_cost` is the importable measurement (``benchmarks/run_all.py``).
 """
@@ -116,6 +117,26 @@ def visual_region(model):
             h.remove()
 
 
+# operators that only make tensor metadata or allocate: no kernel on a GPU
+METADATA_OPS = {"aten::" + n for n in ("detach", "detach_", "alias", "view", "as_strided", "empty", "empty_strided",
+                                        "empty_like", "t", "transpose", "expand", "slice", "select", "unsqueeze",
+                                        "squeeze", "_unsafe_view", "reshape", "lift_fresh", "resolve_conj",
+                                        "resolve_neg", "permute", "unbind", "split", "chunk", "narrow", "to")}
+
+
+def count_ops(events):
+    """ATen operators among ``events`` and their descendants, not counting those called by another
+    ATen operator, nor those that only make metadata (``METADATA_OPS``): roughly, GPU kernel launches."""
+    n, stack = 0, list(events)
+    while stack:
+        e = stack.pop()
+        if e.name.startswith("aten::"):
+            n += e.name not in METADATA_OPS or count_ops(e.cpu_children) > 0
+        else:
+            stack.extend(e.cpu_children)
+    return n
+
+
 def region_table(prof, total_ms):
     """(name, ms, top-level ATen calls) per region, with the rest of the update as 'fairseq bookkeeping'."""
     events = prof.events()
@@ -125,15 +146,7 @@ def region_table(prof, total_ms):
             by_name.setdefault(ev.name, []).append(ev)
 
     def top_aten(ev):
-        n = 0
-        stack = list(ev.cpu_children)
-        while stack:
-            c = stack.pop()
-            if c.name.startswith("aten::"):
-                n += 1
-            else:
-                stack.extend(c.cpu_children)
-        return n
+        return count_ops(ev.cpu_children)
 
     def ms(name):
         return sum(e.cpu_time_total for e in by_name.get(name, [])) / 1e3
@@ -202,6 +215,92 @@ def fixed_update_cost(optimizers=("sgd",), batch=2, frames=2, size=32, tgt_len=8
     return {o: statistics.median(t) for o, t in times.items()}
 
 
+def per_parameter_grad_norms(model, sample_size):
+    """The gradient norms as computed before ``torch._foreach_norm`` (one norm per parameter)."""
+    out = {}
+    for name, ps in model.grad_norm_groups().items():
+        grads = [p.grad.detach().float() for p in ps if p.grad is not None]
+        out[name] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) / max(
+            float(sample_size), 1.0)
+    return out
+
+
+def interleaved(fns, rounds=15, per_round=3):
+    """Median seconds of each of ``fns`` (name -> callable), called A, B, A, B... in this process."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            for _ in range(per_round):
+                t = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def top_level_ops(fn):
+    """ATen operators ``fn`` calls from Python (each one or more kernels on a GPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return count_ops([e for e in prof.events() if e.cpu_parent is None])
+
+
+def cuts(batch=2, frames=2, size=32, tgt_len=8, seed=1, rounds=15):
+    """Before/after of each cut on one light_t_tiny model's real gradients: gradient norms, clipping,
+    Adam step. Returns rows (cut, before ms, after ms, before ops, after ops)."""
+    from fairseq import utils
+    from fairseq.optim.adam import Adam as FairseqAdamAlgorithm
+
+    from flallm_plugin.optim.foreach import ForeachAdam, foreach_clip_grad_norm_
+    from flallm_plugin.tasks.grad_norms import grad_norms
+
+    with tempfile.TemporaryDirectory(prefix="update_overhead.") as d:
+        write_data_dir(d, size)
+        task, model, _, trainer = build_trainer(d, "sgd", seed=seed)
+        items = make_items(task, batch, frames, size, tgt_len, seed)
+        sample = make_dataset(task, d, items).collater(items)
+    trainer.train_step([sample])  # leaves this update's gradients in place
+    params = [p for p in model.parameters() if p.grad is not None]
+
+    def copies():
+        out = [torch.nn.Parameter(p.detach().clone()) for p in params]
+        for c, p in zip(out, params):
+            c.grad = p.grad.clone()
+        return out
+
+    adam_before = FairseqAdamAlgorithm(copies(), lr=1e-5)
+    adam_after = ForeachAdam(copies(), lr=1e-5)
+    pairs = {
+        "gradient norms (ours, per group)": (lambda: per_parameter_grad_norms(model, 10),
+                                             lambda: grad_norms(model, None, 10)),
+        # max_norm far above the norm: the multiply by 1 leaves the gradients as they are
+        "gradient clipping (fairseq's, --clip-norm)": (lambda: utils.clip_grad_norm_(params, 1e9),
+                                                        lambda: foreach_clip_grad_norm_(params, 1e9)),
+        "Adam step (--optimizer adam vs param_group_adam)": (adam_before.step, adam_after.step),
+    }
+    rows = []
+    for name, (before, after) in pairs.items():
+        t = interleaved({"before": before, "after": after}, rounds=rounds)
+        rows.append((name, t["before"] * 1e3, t["after"] * 1e3, top_level_ops(before), top_level_ops(after),
+                     gpu_ops(after)))
+    return rows
+
+
+def gpu_ops(fn):
+    """``top_level_ops(fn)`` as on a GPU, where ForeachAdam does not cut its buckets into CPU-cache chunks."""
+    from flallm_plugin.optim import foreach
+
+    saved = foreach.CPU_CHUNK_ELEMENTS
+    foreach.CPU_CHUNK_ELEMENTS = float("inf")
+    try:
+        return top_level_ops(fn)
+    finally:
+        foreach.CPU_CHUNK_ELEMENTS = saved
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZER_ARGS), default="sgd")
@@ -213,11 +312,19 @@ def main(argv=None):
     p.add_argument("--tgt-len", type=int, default=8)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--rounds", type=int, default=7, help="--compare: interleaved rounds")
+    p.add_argument("--cuts", action="store_true", help="each cut before/after (interleaved) instead of the profile")
     args = p.parse_args(argv)
     logging.getLogger("fairseq").setLevel(logging.WARNING)
     logging.getLogger("flallm_plugin").setLevel(logging.WARNING)
     print(f"light_t_tiny, batch {args.batch_size} x {args.frames} frames of {args.size} px, target {args.tgt_len} "
           f"tokens, |V| {VOCAB}; CPU, {torch.get_num_threads()} torch threads; torch {torch.__version__}")
+    if args.cuts:
+        rows = cuts(args.batch_size, args.frames, args.size, args.tgt_len)
+        print("| cut | before ms | after ms | speed-up | ATen calls before -> after (as on a GPU) |")
+        print("|---|---|---|---|---|")
+        for name, b, a, ob, oa, og in rows:
+            print(f"| {name} | {b:.2f} | {a:.2f} | {b / a:.2f}x | {ob} -> {oa} ({og}) |")
+        return rows
     if args.compare:
         opts = tuple(args.compare.split(","))
         unknown = set(opts) - set(OPTIMIZER_ARGS)

@@ -44,11 +44,12 @@ def grad_norms(model, optimizer, sample_size) -> Dict[str, torch.Tensor]:
         size = max(float(sample_size), 1.0)
     denom = loss_scale(optimizer) * size
     norms = {}
-    for name, params in groups_fn().items():
-        grads = [p.grad.detach() for p in params if p.grad is not None]
-        if grads:
-            per_param = torch._foreach_norm(grads, 2, dtype=torch.float32)
-            norms[name] = torch.linalg.vector_norm(torch.stack(per_param)) / denom
+    with torch.no_grad():
+        for name, params in groups_fn().items():
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                per_param = torch._foreach_norm(grads, 2, dtype=torch.float32)
+                norms[name] = torch.linalg.vector_norm(torch.stack(per_param)) / denom
     return norms
 
 
