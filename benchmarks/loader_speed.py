@@ -15,10 +15,13 @@ A GPU consumes frames at ``CNN frames/s`` of ``benchmarks/stage1_speed.py``; wit
     python benchmarks/loader_speed.py --workers 0,1,2 --sampling-rate 0.25
 
 :func:`loader_frames_per_second` is the importable measurement (``benchmarks/run_all.py``);
-:func:`make_phoenix_sized_data` writes the data it reads.
+:func:`make_phoenix_sized_data` writes the data it reads. :func:`decode_only_rate` bounds what a
+loader that only decodes (augmentation on the device) would gain: the same videos' sampled frames
+decoded, and decoded + transformed, interleaved in this process (``--decode-only``).
 """
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -103,6 +106,38 @@ def loader_frames_per_second(data_dir: str, split: str = "train", workers: int =
             "augment": augment, "split": split}
 
 
+def decode_only_rate(data_dir: str, split: str = "train", videos: int = 4, sampling_rate: float = 0.25,
+                     rounds: int = 5, seed: int = 1) -> dict:
+    """Sampled frames/s of one process reading ``videos`` of the split (the dataset's frame reader and
+    its ``ClipTransform``, augmentation on) with and without the transform, interleaved per video:
+    ``decode`` (what a decode-only worker does), ``decode_transform`` (today's worker, less collation)."""
+    import numpy as np
+
+    from flallm_plugin.data.video_io import read_frames, sample_indices
+
+    args = options.parse_args_and_arch(options.get_training_parser(), [
+        data_dir, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", "light_t_tiny", "--cpu",
+        "--sampling-rate", str(sampling_rate), "--seed", str(seed)])
+    task = tasks.setup_task(args)
+    task.load_dataset(split)
+    ds = task.dataset(split)
+    times = {"decode": [], "decode_transform": []}
+    frames_done = 0
+    for r in range(rounds):
+        for i in range(min(videos, len(ds))):
+            idx = sample_indices(int(ds.n_frames[i]), ds.stride, r % ds.stride)
+            t = time.perf_counter()
+            read_frames(ds.video_paths[i], idx)
+            times["decode"].append((time.perf_counter() - t) / len(idx))
+            t = time.perf_counter()
+            ds.transform(read_frames(ds.video_paths[i], idx), np.random.RandomState(seed + r))
+            times["decode_transform"].append((time.perf_counter() - t) / len(idx))
+            frames_done += len(idx)
+    out = {k: 1.0 / statistics.median(v) for k, v in times.items()}
+    return {"decode_frames_per_s": out["decode"], "decode_transform_frames_per_s": out["decode_transform"],
+            "speedup": out["decode"] / out["decode_transform"], "frames": frames_done}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="a prepared data directory (default: write PHOENIX-sized data to a temporary one)")
@@ -112,9 +147,17 @@ def main(argv=None):
     p.add_argument("--sampling-rate", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=2, help="measurements per setting, interleaved")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--decode-only", action="store_true",
+                   help="frames/s decoding only vs decoding + transform (the bound of device-side augmentation)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or make_phoenix_sized_data(tmp)
+        if args.decode_only:
+            r = decode_only_rate(data, sampling_rate=args.sampling_rate, rounds=args.repeats * 3)
+            print(f"decode only: {r['decode_frames_per_s']:.0f} sampled frames/s; decode + transform: "
+                  f"{r['decode_transform_frames_per_s']:.0f} ({r['speedup']:.2f}x per worker without the transform; "
+                  f"median per frame over {r['frames']} frames, interleaved)")
+            return r
         results = {}
         for _ in range(args.repeats):
             for w in [int(x) for x in args.workers.split(",")]:
