@@ -60,11 +60,12 @@ def write_data_dir(data_dir, size):
         f.writelines(f"tok{i} 1\n" for i in range(VOCAB - 4))
 
 
-def build_trainer(data_dir, optimizer="sgd", arch="light_t_tiny", seed=1, extra=()):
-    """Task, model, criterion and fairseq's Trainer as fairseq-train builds them (CPU)."""
+def build_trainer(data_dir, optimizer="sgd", arch="light_t_tiny", seed=1, extra=(), device="cpu"):
+    """Task, model, criterion and fairseq's Trainer as fairseq-train builds them (on CUDA with --amp)."""
     argv = [data_dir, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", arch,
             "--visual-backbone-weights", "none", "--criterion", "label_smoothed_cross_entropy",
-            "--label-smoothing", "0.1", "--seed", str(seed), "--cpu", "--clip-norm", "1.0",
+            "--label-smoothing", "0.1", "--seed", str(seed), "--cpu" if device == "cpu" else "--amp",
+            "--clip-norm", "1.0",
             "--lr-scheduler", "fixed", "--batch-size", "2", "--required-batch-size-multiple", "1",
             ] + OPTIMIZER_ARGS[optimizer] + list(extra)
     cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), argv))
@@ -186,33 +187,43 @@ def profile_update(trainer, dataset, items, warmup=3, repeat=5):
     return [(name, t / repeat, n / repeat) for name, t, n in rows]
 
 
-def time_updates(trainer, sample, n):
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_updates(trainer, sample, n, device="cpu"):
     times = []
     for _ in range(n):
+        sync(device)
         t = time.perf_counter()
         trainer.train_step([sample])
+        sync(device)
         times.append(time.perf_counter() - t)
     return times
 
 
 def fixed_update_cost(optimizers=("sgd",), batch=2, frames=2, size=32, tgt_len=8, rounds=7, per_round=3,
-                      warmup=3, seed=1):
-    """Median seconds of a ``light_t_tiny`` update on ``batch`` x ``frames`` frames of ``size`` px through
-    fairseq's Trainer, one trainer per optimizer, interleaved (A, B, A, B...) in this process."""
+                      warmup=3, seed=1, device="cpu"):
+    """Median seconds (``s``) of a ``light_t_tiny`` update on ``batch`` x ``frames`` frames of ``size`` px
+    through fairseq's Trainer, one trainer per optimizer, interleaved (A, B, A, B...) in this process,
+    and the ATen operators of one update as on a GPU (``ops``, :func:`gpu_ops`)."""
     with tempfile.TemporaryDirectory(prefix="update_overhead.") as d:
         write_data_dir(d, size)
-        built = {o: build_trainer(d, o, seed=seed) for o in optimizers}
+        built = {o: build_trainer(d, o, seed=seed, device=device) for o in optimizers}
         task = built[optimizers[0]][0]
         items = make_items(task, batch, frames, size, tgt_len, seed)
         dataset = make_dataset(task, d, items)
     sample = dataset.collater(items)
+    ops = {}
     for o in optimizers:
-        time_updates(built[o][3], sample, warmup)
+        time_updates(built[o][3], sample, warmup, device)
+        ops[o] = gpu_ops(lambda: built[o][3].train_step([sample]))
     times = {o: [] for o in optimizers}
     for _ in range(rounds):
         for o in optimizers:
-            times[o] += time_updates(built[o][3], sample, per_round)
-    return {o: statistics.median(t) for o, t in times.items()}
+            times[o] += time_updates(built[o][3], sample, per_round, device)
+    return {o: {"s": statistics.median(t), "ops": ops[o]} for o, t in times.items()}
 
 
 def per_parameter_grad_norms(model, sample_size):
@@ -331,9 +342,10 @@ def main(argv=None):
         if unknown:
             raise SystemExit(f"--compare: unknown optimizers {sorted(unknown)} (have {', '.join(OPTIMIZER_ARGS)})")
         r = fixed_update_cost(opts, args.batch_size, args.frames, args.size, args.tgt_len, rounds=args.rounds)
-        base = r[opts[0]]
-        for o, s in r.items():
-            print(f"  {o:>18}: {s * 1e3:.2f} ms/update (median), {base / s:.2f}x vs {opts[0]}")
+        base = r[opts[0]]["s"]
+        for o, x in r.items():
+            print(f"  {o:>18}: {x['s'] * 1e3:.2f} ms/update (median), {base / x['s']:.2f}x vs {opts[0]}; "
+                  f"{x['ops']} ATen calls per update (as on a GPU)")
         return r
     with tempfile.TemporaryDirectory(prefix="update_overhead.") as d:
         write_data_dir(d, args.size)
