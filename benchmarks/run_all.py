@@ -17,8 +17,9 @@ machine named at the top of the table:
   operators per update (each one or more GPU kernels; ``benchmarks/update_overhead.py`` profiles it);
 * **data loading**: sampled frames/s of one data-loader worker on PHOENIX-sized frame folders
   (210 x 260 px PNG, ~116 frames, augmentation on, the task's real dataset and fairseq's iterator),
-  against the frames/s the stage-1 update consumes: the number of workers that keeps up; and the
-  frames/s of decoding alone vs decoding + transform (what device-side augmentation could gain);
+  against the frames/s the stage-1 update consumes: the number of workers that keeps up; one worker
+  with ``--augment-on-device`` (decoding only; the warp on the model's device) against one without,
+  interleaved; and the frames/s of decoding alone vs decoding + transform (the bound of that option);
 * **decoding**: ``fairseq-generate``'s step (the task's ``inference_step`` with fairseq's
   ``SequenceGenerator``) in sentences/s, beam 5 and greedy, stage 1 and stage 2, batch 1 and 32,
   and how many times the visual encoder ran per sentence (1.00: never per beam or per step).
@@ -76,8 +77,8 @@ SETTINGS = {
                 loader_videos=8, loader_batch=2, loader_batches=13),
 }
 for _name, _rounds in (("cuda", 20), ("cpu", 7)):
-    SETTINGS[_name].update(overhead_rounds=_rounds)
-QUICK_CPU = dict(s1_updates=1, s2_updates=2, ext_repeat=1, overhead_rounds=4)
+    SETTINGS[_name].update(overhead_rounds=_rounds, loader_rounds=3)
+QUICK_CPU = dict(s1_updates=1, s2_updates=2, ext_repeat=1, overhead_rounds=4, loader_rounds=2)
 
 
 def parse_args(argv=None):
@@ -317,14 +318,24 @@ def loader(args, device, tmp):
 
     s = args.s
     data = make_phoenix_sized_data(os.path.join(tmp, "loader"), videos=s["loader_videos"], frames=args.frames)
-    out = {}
-    for workers in (0, 1):
-        out[workers] = loader_frames_per_second(data, "train", workers=workers, n_batches=s["loader_batches"],
-                                                batch_size=s["loader_batch"], augment=True, sampling_rate=0.25)
-        print(f"  loader, {workers} workers: {out[workers]['frames_per_s']:.0f} sampled frames/s", flush=True)
+    runs = {}
+    # the main process once; one worker with and without --augment-on-device, interleaved
+    for workers, on_device in ((0, False),) + ((1, False), (1, True)) * s["loader_rounds"]:
+        r = loader_frames_per_second(data, "train", workers=workers, n_batches=s["loader_batches"],
+                                     batch_size=s["loader_batch"], augment=True, sampling_rate=0.25,
+                                     augment_on_device=on_device)
+        runs.setdefault((workers, on_device), []).append(r)
+        print(f"  loader, {workers} workers{', augment on device' if on_device else ''}: "
+              f"{r['frames_per_s']:.0f} sampled frames/s", flush=True)
+
+    def median_run(key):
+        rs = sorted(runs[key], key=lambda r: r["frames_per_s"])
+        return dict(rs[len(rs) // 2], frames_per_s=statistics.median(r["frames_per_s"] for r in rs), runs=len(rs))
+
     bound = decode_only_rate(data, videos=4, sampling_rate=0.25, rounds=3)
     print(f"  loader, decode only vs decode + transform: {bound['speedup']:.2f}x", flush=True)
-    return {"main_process": out[0], "one_worker": out[1], "decode_only": bound}
+    return {"main_process": median_run((0, False)), "one_worker": median_run((1, False)),
+            "one_worker_on_device": median_run((1, True)), "decode_only": bound}
 
 
 def decoding(args, device, tmp):
@@ -425,6 +436,10 @@ def markdown(r, args):
         lines.append(f"| data loading, 1 worker | 210x260 PNG folders, {args.frames} frames, 25 % sampling, augment, "
                      f"resize 256, crop 224 | {one:.0f} sampled frames/s (main process: "
                      f"{ld['main_process']['frames_per_s']:.0f}) | |")
+        dev = ld["one_worker_on_device"]["frames_per_s"]
+        lines.append(f"| data loading, 1 worker, `--augment-on-device` | the same, the warp on the model's device | "
+                     f"{dev:.0f} vs {one:.0f} sampled frames/s (median of {ld['one_worker_on_device']['runs']}, "
+                     f"interleaved) | {dev / one:.2f}x per worker |")
         dec = ld["decode_only"]
         lines.append(f"| data loading, decode only (device-side augmentation's bound) | the same PNG frames, 25 % "
                      f"sampling | {dec['decode_frames_per_s']:.0f} vs {dec['decode_transform_frames_per_s']:.0f} "
