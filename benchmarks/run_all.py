@@ -78,7 +78,7 @@ SETTINGS = {
 }
 for _name, _rounds in (("cuda", 20), ("cpu", 7)):
     SETTINGS[_name].update(overhead_rounds=_rounds, loader_rounds=3)
-QUICK_CPU = dict(s1_updates=1, s2_updates=2, ext_repeat=1, overhead_rounds=4, loader_rounds=2)
+QUICK_CPU = dict(s1_updates=1, s2_updates=2, ext_repeat=1, overhead_rounds=4, loader_rounds=3)
 
 
 def parse_args(argv=None):
