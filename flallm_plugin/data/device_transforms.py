@@ -1,11 +1,11 @@
 """:class:`~flallm_plugin.data.transforms.ClipTransform`'s resize + crop + affine warp as batched
-tensor operations, for running the augmentation on the model's device (issue 24, step 3).
+tensor operations, for running the augmentation on the model's device (``--augment-on-device``).
 
 The data loader's time per frame is PNG decoding (64 %), the affine warp (17 %) and resizing
-(7.5 %). A loader that only decodes would hand over the decoded frames with the parameters
-``ClipTransform.draw`` drew from the same RNG, and the model would call :func:`warp_frames`
-on its device before normalising. This module is that function; the option that would route
-the data through it is not wired (docs/performance.md: "Device-side augmentation").
+(7.5 %). With ``--augment-on-device`` the loader only decodes and hands over the decoded frames with the parameters
+``ClipTransform.draw`` drew from the same RNG; the task's steps call :func:`warp_frames` on the
+batch's device (``SignTranslationTask.augment_on_device``) and the model normalises the result as
+it does the loader's crops (docs/performance.md: "Device-side augmentation").
 
 Same parameters, same pixels up to interpolation: OpenCV resizes and warps with 5-bit fixed-point
 bilinear weights, torch in floating point (tests/test_device_transforms.py states the differences).

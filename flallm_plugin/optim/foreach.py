@@ -1,12 +1,12 @@
 """fairseq's Adam step and gradient clipping with torch's multi-tensor (``_foreach``) operators.
 
 fairseq uses apex's fused Adam and L2 norm when apex is installed; without it (this project's
-requirements) its Adam loops over the parameters in Python, about ten operators (GPU kernels)
-per parameter, and ``clip_grad_norm_`` takes one norm and one multiply per parameter. Here the
-same arithmetic, operator for operator, runs as one ``_foreach`` call per step of the formula
-over all the parameters of a group that share device, dtype and step count: a few dozen kernels
-per update instead of ~1,500 for Light-T. The optimizer state is fairseq's (``step`` an int,
-``exp_avg``, ``exp_avg_sq``), so checkpoints load either way.
+requirements) its Adam loops over the parameters in Python, seven operators (GPU kernels) per
+parameter, and ``clip_grad_norm_`` takes one norm and one multiply per parameter. Here the same
+arithmetic, operator for operator, runs as one ``_foreach`` call per step of the formula over all
+the parameters of a group that share device, dtype and step count: 7 operators per step instead
+of 854 for light_t_tiny's 122 parameter tensors on a GPU. The state is fairseq's (``step`` an
+int, ``exp_avg``, ``exp_avg_sq``), so checkpoints load either way.
 
 On a CPU a multi-tensor operator is a loop over its tensors: one formula step over all the
 parameters evicts each from the cache before the next step reads it, which is slower than
