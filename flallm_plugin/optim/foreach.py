@@ -4,7 +4,7 @@ fairseq uses apex's fused Adam and L2 norm when apex is installed; without it (t
 requirements) its Adam loops over the parameters in Python, seven operators (GPU kernels) per
 parameter, and ``clip_grad_norm_`` takes one norm and one multiply per parameter. Here the same
 arithmetic, operator for operator, runs as one ``_foreach`` call per step of the formula over all
-the parameters of a group that share device, dtype and step count: 7 operators per step instead
+the parameters of a group that share device, dtype and step count: 7 operators per group instead
 of 854 for light_t_tiny's 122 parameter tensors on a GPU. The state is fairseq's (``step`` an
 int, ``exp_avg``, ``exp_avg_sq``), so checkpoints load either way.
 
