@@ -13,12 +13,16 @@ A GPU consumes frames at ``CNN frames/s`` of ``benchmarks/stage1_speed.py``; wit
 
     python benchmarks/loader_speed.py                        # workers 0 and 1, sampling rate 1
     python benchmarks/loader_speed.py --workers 0,1,2 --sampling-rate 0.25
+    python benchmarks/loader_speed.py --workers 1 --sampling-rate 0.25 --augment-on-device both   # interleaved
 
 :func:`loader_frames_per_second` is the importable measurement (``benchmarks/run_all.py``);
-:func:`make_phoenix_sized_data` writes the data it reads.
+:func:`make_phoenix_sized_data` writes the data it reads. :func:`decode_only_rate` bounds what a
+loader that only decodes (augmentation on the device) would gain: the same videos' sampled frames
+decoded, and decoded + transformed, interleaved in this process (``--decode-only``).
 """
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -56,7 +60,7 @@ def make_phoenix_sized_data(root: str, videos: int = 16, frames: int = 116, resi
 
 def loader_frames_per_second(data_dir: str, split: str = "train", workers: int = 0, n_batches: int = 8,
                              batch_size: int = 2, augment: bool = True, sampling_rate: float = None,
-                             seed: int = 1) -> dict:
+                             seed: int = 1, augment_on_device: bool = False) -> dict:
     """Read ``n_batches`` batches of ``batch_size`` videos through the task and fairseq's iterator.
 
     Returns ``frames`` (sampled frames delivered after the first batch), ``seconds`` (time for
@@ -69,6 +73,8 @@ def loader_frames_per_second(data_dir: str, split: str = "train", workers: int =
             "--seed", str(seed), "--cpu"]
     if not augment:
         argv.append("--no-augment")
+    if augment_on_device:  # the workers only decode (the model's device warps the batch)
+        argv.append("--augment-on-device")
     if sampling_rate is not None:
         argv += ["--sampling-rate", str(sampling_rate)]
     args = options.parse_args_and_arch(options.get_training_parser(), argv)
@@ -100,7 +106,39 @@ def loader_frames_per_second(data_dir: str, split: str = "train", workers: int =
     fps = frames / seconds if seconds > 0 else float("nan")
     return {"frames": frames, "seconds": seconds, "frames_per_s": fps, "frames_per_s_per_worker": fps / max(workers, 1),
             "first_batch_s": first_batch_s, "workers": workers, "batch_size": batch_size, "n_batches": n_batches,
-            "augment": augment, "split": split}
+            "augment": augment, "augment_on_device": augment_on_device, "split": split}
+
+
+def decode_only_rate(data_dir: str, split: str = "train", videos: int = 4, sampling_rate: float = 0.25,
+                     rounds: int = 5, seed: int = 1) -> dict:
+    """Sampled frames/s of one process reading ``videos`` of the split (the dataset's frame reader and
+    its ``ClipTransform``, augmentation on) with and without the transform, interleaved per video:
+    ``decode`` (what a decode-only worker does), ``decode_transform`` (today's worker, less collation)."""
+    import numpy as np
+
+    from flallm_plugin.data.video_io import read_frames, sample_indices
+
+    args = options.parse_args_and_arch(options.get_training_parser(), [
+        data_dir, "--user-dir", PLUGIN, "--task", "sign_translation", "--arch", "light_t_tiny", "--cpu",
+        "--sampling-rate", str(sampling_rate), "--seed", str(seed)])
+    task = tasks.setup_task(args)
+    task.load_dataset(split)
+    ds = task.dataset(split)
+    times = {"decode": [], "decode_transform": []}
+    frames_done = 0
+    for r in range(rounds):
+        for i in range(min(videos, len(ds))):
+            idx = sample_indices(int(ds.n_frames[i]), ds.stride, r % ds.stride)
+            t = time.perf_counter()
+            read_frames(ds.video_paths[i], idx)
+            times["decode"].append((time.perf_counter() - t) / len(idx))
+            t = time.perf_counter()
+            ds.transform(read_frames(ds.video_paths[i], idx), np.random.RandomState(seed + r))
+            times["decode_transform"].append((time.perf_counter() - t) / len(idx))
+            frames_done += len(idx)
+    out = {k: 1.0 / statistics.median(v) for k, v in times.items()}
+    return {"decode_frames_per_s": out["decode"], "decode_transform_frames_per_s": out["decode_transform"],
+            "speedup": out["decode"] / out["decode_transform"], "frames": frames_done}
 
 
 def main(argv=None):
@@ -112,21 +150,35 @@ def main(argv=None):
     p.add_argument("--sampling-rate", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=2, help="measurements per setting, interleaved")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--augment-on-device", choices=["no", "yes", "both"], default="no",
+                   help="workers only decode (--augment-on-device); both: with and without, interleaved")
+    p.add_argument("--decode-only", action="store_true",
+                   help="frames/s decoding only vs decoding + transform (the bound of device-side augmentation)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or make_phoenix_sized_data(tmp)
+        if args.decode_only:
+            r = decode_only_rate(data, sampling_rate=args.sampling_rate, rounds=args.repeats * 3)
+            print(f"decode only: {r['decode_frames_per_s']:.0f} sampled frames/s; decode + transform: "
+                  f"{r['decode_transform_frames_per_s']:.0f} ({r['speedup']:.2f}x per worker without the transform; "
+                  f"median per frame over {r['frames']} frames, interleaved)")
+            return r
+        on_device = {"no": (False,), "yes": (True,), "both": (False, True)}[args.augment_on_device]
         results = {}
         for _ in range(args.repeats):
             for w in [int(x) for x in args.workers.split(",")]:
-                r = loader_frames_per_second(data, "train", w, args.batches, args.batch_size,
-                                             augment=not args.no_augment, sampling_rate=args.sampling_rate)
-                results.setdefault(w, []).append(r)
-                print(f"workers {w}: {r['frames']} frames in {r['seconds']:.2f} s = {r['frames_per_s']:.1f} frames/s, "
-                      f"{r['frames_per_s_per_worker']:.1f} per worker (first batch {r['first_batch_s']:.2f} s)",
-                      flush=True)
-    for w, rs in results.items():
-        best = max(r["frames_per_s_per_worker"] for r in rs)
-        print(f"workers {w}: best {best:.1f} sampled frames/s per worker")
+                for dev in on_device:
+                    r = loader_frames_per_second(data, "train", w, args.batches, args.batch_size,
+                                                 augment=not args.no_augment, sampling_rate=args.sampling_rate,
+                                                 augment_on_device=dev)
+                    results.setdefault((w, dev), []).append(r)
+                    print(f"workers {w}{', augment on device' if dev else ''}: {r['frames']} frames in "
+                          f"{r['seconds']:.2f} s = {r['frames_per_s']:.1f} frames/s, "
+                          f"{r['frames_per_s_per_worker']:.1f} per worker (first batch {r['first_batch_s']:.2f} s)",
+                          flush=True)
+    for (w, dev), rs in results.items():
+        med = statistics.median(r["frames_per_s_per_worker"] for r in rs)
+        print(f"workers {w}{', augment on device' if dev else ''}: median {med:.1f} sampled frames/s per worker")
     return results
 
 

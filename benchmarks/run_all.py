@@ -11,9 +11,15 @@ machine named at the top of the table:
 * **stage-2 update** (``sign_mbart``) on raw video vs on cached sign-wise features;
 * **feature extraction** (``flallm-extract-features``'s forward pass) frames/s, and its FLOP rate as a
   fraction of a dense matrix product timed in the same run;
+* **fixed per-update cost**: a ``light_t_tiny`` update on 2 x 2 frames of 32 px through fairseq's
+  ``Trainer`` (the CNN small, so what does not scale with frames shows), ``--optimizer adam``
+  (fairseq's per-parameter loop) vs ``param_group_adam`` (multi-tensor) interleaved, with the ATen
+  operators per update (each one or more GPU kernels; ``benchmarks/update_overhead.py`` profiles it);
 * **data loading**: sampled frames/s of one data-loader worker on PHOENIX-sized frame folders
   (210 x 260 px PNG, ~116 frames, augmentation on, the task's real dataset and fairseq's iterator),
-  against the frames/s the stage-1 update consumes: the number of workers that keeps up;
+  against the frames/s the stage-1 update consumes: the number of workers that keeps up; one worker
+  with ``--augment-on-device`` (decoding only; the warp on the model's device) against one without,
+  interleaved; and the frames/s of decoding alone vs decoding + transform (the bound of that option);
 * **decoding**: ``fairseq-generate``'s step (the task's ``inference_step`` with fairseq's
   ``SequenceGenerator``) in sentences/s, beam 5 and greedy, stage 1 and stage 2, batch 1 and 32,
   and how many times the visual encoder ran per sentence (1.00: never per beam or per step).
@@ -70,7 +76,9 @@ SETTINGS = {
                 dec_s1_arch="light_t_tiny", dec_s2_arch="sign_mbart_tiny", dec_size=64, dec_batches=(1, 32),
                 loader_videos=8, loader_batch=2, loader_batches=13),
 }
-QUICK_CPU = dict(s1_updates=1, s2_updates=2, ext_repeat=1)
+for _name, _rounds in (("cuda", 20), ("cpu", 7)):
+    SETTINGS[_name].update(overhead_rounds=_rounds, loader_rounds=3)
+QUICK_CPU = dict(s1_updates=1, s2_updates=2, ext_repeat=1, overhead_rounds=4, loader_rounds=3)
 
 
 def parse_args(argv=None):
@@ -79,7 +87,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer timed repetitions (CPU: within 5 minutes on 2 cores)")
     p.add_argument("--only", default=None,
                    help="comma-separated sections to run (machine is always run): "
-                        "stage1,memory,stage2,extraction,loader,decoding")
+                        "stage1,memory,stage2,extraction,overhead,loader,decoding")
     p.add_argument("--decode-len", type=int, default=30, help="tokens per decoded sentence")
     p.add_argument("--frames", type=int, default=116, help="mean raw frames per video (PHOENIX-2014-T: ~116)")
     p.add_argument("--vocab", type=int, default=2400, help="target vocabulary (a trimmed mBART's order)")
@@ -291,19 +299,43 @@ def extraction(args, device, tmp, matmul_tflops):
             "tflops": rate / 1e12, "fraction_of_matmul": rate / 1e12 / matmul_tflops}
 
 
+def overhead(args, device, tmp):
+    """The fixed cost of an update: light_t_tiny on 2 x 2 frames of 32 px through fairseq's Trainer,
+    fairseq's Adam vs param_group_adam (multi-tensor), interleaved."""
+    from update_overhead import fixed_update_cost
+
+    opts = ("adam", "param_group_adam")
+    r = fixed_update_cost(opts, batch=2, frames=2, size=32, rounds=args.s["overhead_rounds"], device=device.type)
+    for o in opts:
+        print(f"  fixed update cost, --optimizer {o}: {r[o]['s'] * 1e3:.1f} ms, {r[o]['ops']} ATen calls", flush=True)
+    return {"batch": 2, "frames": 2, "size": 32, "rows": [dict(optimizer=o, **r[o]) for o in opts]}
+
+
 def loader(args, device, tmp):
     """Sampled frames/s of the data loader (main process, one worker) on PHOENIX-sized frame folders
     (210 x 260 PNG, resize 256, crop 224, augmentation on, 25 % sampling)."""
-    from loader_speed import loader_frames_per_second, make_phoenix_sized_data
+    from loader_speed import decode_only_rate, loader_frames_per_second, make_phoenix_sized_data
 
     s = args.s
     data = make_phoenix_sized_data(os.path.join(tmp, "loader"), videos=s["loader_videos"], frames=args.frames)
-    out = {}
-    for workers in (0, 1):
-        out[workers] = loader_frames_per_second(data, "train", workers=workers, n_batches=s["loader_batches"],
-                                                batch_size=s["loader_batch"], augment=True, sampling_rate=0.25)
-        print(f"  loader, {workers} workers: {out[workers]['frames_per_s']:.0f} sampled frames/s", flush=True)
-    return {"main_process": out[0], "one_worker": out[1]}
+    runs = {}
+    # the main process once; one worker with and without --augment-on-device, interleaved
+    for workers, on_device in ((0, False),) + ((1, False), (1, True)) * s["loader_rounds"]:
+        r = loader_frames_per_second(data, "train", workers=workers, n_batches=s["loader_batches"],
+                                     batch_size=s["loader_batch"], augment=True, sampling_rate=0.25,
+                                     augment_on_device=on_device)
+        runs.setdefault((workers, on_device), []).append(r)
+        print(f"  loader, {workers} workers{', augment on device' if on_device else ''}: "
+              f"{r['frames_per_s']:.0f} sampled frames/s", flush=True)
+
+    def median_run(key):
+        rs = sorted(runs[key], key=lambda r: r["frames_per_s"])
+        return dict(rs[len(rs) // 2], frames_per_s=statistics.median(r["frames_per_s"] for r in rs), runs=len(rs))
+
+    bound = decode_only_rate(data, videos=4, sampling_rate=0.25, rounds=3)
+    print(f"  loader, decode only vs decode + transform: {bound['speedup']:.2f}x", flush=True)
+    return {"main_process": median_run((0, False)), "one_worker": median_run((1, False)),
+            "one_worker_on_device": median_run((1, True)), "decode_only": bound}
 
 
 def decoding(args, device, tmp):
@@ -391,12 +423,27 @@ def markdown(r, args):
         lines.append(f"| feature extraction (visual encoder forward) | {e['frames']} frames at {e['size']} px, "
                      f"{e['gflop_per_frame']:.2f} GFLOP/frame | {e['frames_per_s']:.0f} frames/s, "
                      f"{e['tflops']:.3f} TFLOP/s | {e['fraction_of_matmul']:.1%} of dense matmul |")
+    if "overhead" in r:
+        o = r["overhead"]
+        a, b = o["rows"]
+        lines.append(f"| fixed per-update cost, `--optimizer {a['optimizer']}` vs `{b['optimizer']}` | `light_t_tiny`, "
+                     f"batch {o['batch']} x {o['frames']} frames of {o['size']} px, fairseq's Trainer | "
+                     f"{a['s'] * 1e3:.1f} vs {b['s'] * 1e3:.1f} ms/update; {a['ops']} vs {b['ops']} ATen calls/update | "
+                     f"{a['s'] / b['s']:.2f}x time, {a['ops'] / b['ops']:.2f}x fewer calls |")
     if "loader" in r:
         ld = r["loader"]
         one = ld["one_worker"]["frames_per_s"]
         lines.append(f"| data loading, 1 worker | 210x260 PNG folders, {args.frames} frames, 25 % sampling, augment, "
                      f"resize 256, crop 224 | {one:.0f} sampled frames/s (main process: "
                      f"{ld['main_process']['frames_per_s']:.0f}) | |")
+        dev = ld["one_worker_on_device"]["frames_per_s"]
+        lines.append(f"| data loading, 1 worker, `--augment-on-device` | the same, the warp on the model's device | "
+                     f"{dev:.0f} vs {one:.0f} sampled frames/s (median of {ld['one_worker_on_device']['runs']}, "
+                     f"interleaved) | {dev / one:.2f}x per worker |")
+        dec = ld["decode_only"]
+        lines.append(f"| data loading, decode only (device-side augmentation's bound) | the same PNG frames, 25 % "
+                     f"sampling | {dec['decode_frames_per_s']:.0f} vs {dec['decode_transform_frames_per_s']:.0f} "
+                     f"sampled frames/s (decode vs decode + transform) | {dec['speedup']:.2f}x per worker |")
         if "stage1" in r:
             need = [row for row in r["stage1"]["rows"] if row["rate"] == 0.25][0]["cnn_frames_per_s"]
             lines.append(f"| loader vs model | stage-1 update at 25 % consumes {need:.0f} frames/s | "
@@ -411,7 +458,7 @@ def markdown(r, args):
     return "\n".join(lines)
 
 
-SECTIONS = ("stage1", "memory", "stage2", "extraction", "loader", "decoding")
+SECTIONS = ("stage1", "memory", "stage2", "extraction", "overhead", "loader", "decoding")
 
 
 def main(argv=None):

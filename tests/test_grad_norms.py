@@ -6,7 +6,7 @@ import torch
 from fairseq import metrics
 from fairseq.optim.dynamic_loss_scaler import DynamicLossScaler
 
-from flallm_plugin.tasks.grad_norms import grad_norms, log_grad_norms
+from flallm_plugin.tasks.grad_norms import grad_norms, log_grad_norms, loss_scale
 
 
 class TwoPart(torch.nn.Module):
@@ -62,5 +62,51 @@ def test_no_scaler_means_scale_one():
     model(torch.ones(2, 5)).pow(2).sum().backward()
     expected = _reference_norms(1)
     got = grad_norms(model, SimpleNamespace(), 1)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name])
+
+
+def _per_parameter_norms(model, scale, sample_size):
+    """The implementation before the foreach one: one norm per parameter, the scale read as a float."""
+    out = {}
+    for name, ps in model.grad_norm_groups().items():
+        grads = [p.grad.detach().float() for p in ps if p.grad is not None]
+        out[name] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) / (
+            scale * max(float(sample_size), 1.0))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_foreach_norms_match_per_parameter_norms_one_kernel_per_group(dtype):
+    model = TwoPart().to(dtype)
+    scaler = torch.amp.GradScaler("cpu", init_scale=64.0)
+    scaler.scale(model(torch.ones(2, 5, dtype=dtype)).float().pow(2).sum()).backward()
+    expected = _per_parameter_norms(model, 64.0, 5)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        got = grad_norms(model, SimpleNamespace(scaler=scaler), 5)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=0)
+    top = [e.name for e in prof.events() if e.cpu_parent is None]  # operators called from Python
+    groups = len(model.grad_norm_groups())
+    assert top.count("aten::_foreach_norm") == groups
+    assert top.count("aten::linalg_vector_norm") == groups  # the norm of each group's stacked norms only
+
+
+def test_amp_scale_is_read_without_a_host_copy():
+    """Under --amp the loss scale is the scaler's own tensor (get_scale() would be a device sync per update)."""
+    scaler = torch.amp.GradScaler("cpu", init_scale=32.0)
+    opt = SimpleNamespace(scaler=scaler)
+    assert loss_scale(opt) == 32.0  # nothing scaled yet: the initial scale
+    scaler.scale(torch.ones(()))
+    got = loss_scale(opt)
+    assert torch.is_tensor(got) and got is scaler._get_scale_async() and float(got) == 32.0
+    assert loss_scale(SimpleNamespace(scaler=torch.amp.GradScaler("cpu", enabled=False))) == 1.0
+
+
+def test_tensor_sample_size():
+    model = TwoPart()
+    model(torch.ones(2, 5)).pow(2).sum().backward()
+    expected = _reference_norms(6)
+    got = grad_norms(model, SimpleNamespace(), torch.tensor(6))
     for name in expected:
         torch.testing.assert_close(got[name], expected[name])

@@ -21,6 +21,7 @@ import torch
 from fairseq.data import Dictionary, FairseqDataset, data_utils
 
 from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.device_transforms import inverse_matrices
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.text_io import read_table
 from flallm_plugin.data.transforms import ClipTransform
@@ -42,6 +43,8 @@ class SignTranslationDatasetItem(object):
     index: int
     source: torch.Tensor  # uint8 T x H x W x 3, or float T x C
     target: Optional[torch.Tensor] = None
+    # augment_on_device: the clip's 2 x 3 warp (resized frame -> output pixels), source then the decoded frames
+    warp: Optional[np.ndarray] = None
 
 
 def new_batch_tensor(like: torch.Tensor, shape) -> torch.Tensor:
@@ -59,6 +62,8 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
 
 
 class SignTranslationDataset(FairseqDataset):
+    augment_on_device = False  # set per instance by __init__
+
     def __init__(
         self,
         split: str,
@@ -81,6 +86,7 @@ class SignTranslationDataset(FairseqDataset):
         tgt_lang_tag: Optional[str] = None,
         shuffle: bool = True,
         blank_video: bool = False,
+        augment_on_device: bool = False,
     ):
         self.split, self.is_train_split = split, is_train_split
         self.cfg = cfg
@@ -102,6 +108,9 @@ class SignTranslationDataset(FairseqDataset):
         if blank_video and self.features:
             raise SignDataError(f"{cfg.path}: --blank-video needs video input, these are cached features")
         self.blank_video = blank_video
+        if augment_on_device and self.features:
+            raise SignDataError(f"{cfg.path}: --augment-on-device needs video input, these are cached features")
+        self.augment_on_device = augment_on_device
         self.stride = cfg.sampling_stride(sampling_rate)
         self.transform = ClipTransform(
             cfg.resize, cfg.crop, train=is_train_split, augmentation=dict(cfg.augmentation, enabled=augment and cfg.augmentation["enabled"])
@@ -125,6 +134,7 @@ class SignTranslationDataset(FairseqDataset):
             f"{self.__class__.__name__}(split={self.split!r}, n_samples={self.n_samples:_}, "
             f"input={'features' if self.features else 'video'}, stride={self.stride}, "
             f"train={self.is_train_split}, augment={self.transform.augment}, "
+            f"on_device={self.augment_on_device}, "
             f"tgt_lang_tag={self.tgt_lang_tag_idx})"
         )
 
@@ -148,7 +158,8 @@ class SignTranslationDataset(FairseqDataset):
     def set_epoch(self, epoch):
         self._epoch[0] = epoch
 
-    def _load_source(self, index: int) -> torch.Tensor:
+    def _load_source(self, index: int):
+        """The item's source tensor, and (with ``augment_on_device``) its clip's warp matrix."""
         path = self.video_paths[index]
         try:
             if self.features:
@@ -157,23 +168,31 @@ class SignTranslationDataset(FairseqDataset):
                     raise SignDataError(
                         f"{path}: {feats.shape[0]} feature frames but the manifest says {self.n_frames[index]}"
                     )
-                return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+                return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)), None
             with data_utils.numpy_seed(self.seed, self.epoch, index):
                 rng = np.random.RandomState(np.random.randint(0, 2**31 - 1))
             phase = rng.randint(0, self.stride) if self.is_train_split else 0
             idx = sample_indices(int(self.n_frames[index]), self.stride, phase)
             frames = read_frames(path, idx, self.starts[index], self.ends[index], n_frames=int(self.n_frames[index]))
-            clip = self.transform(frames, rng)
+            if self.augment_on_device:  # decoded frames + the parameters the transform would draw
+                warp = self.transform.matrix(self.transform.draw(rng))
+                shapes = {f.shape for f in frames}
+                if len(shapes) > 1:
+                    raise SignDataError(f"{path}: frames of several sizes {sorted(shapes)}; --augment-on-device "
+                                        "needs one frame size per video (resize the frames when preparing the data)")
+                clip = np.stack(frames)
+            else:
+                warp, clip = None, self.transform(frames, rng)
             if self.blank_video:  # the diagnostic "text only" input: black frames of the clip's shape
                 clip = np.zeros_like(clip)
-            return torch.from_numpy(clip)
+            return torch.from_numpy(clip), warp
         except SignDataError as e:
             raise SignDataError(f"{self.where(index)}: {e}") from e
 
     def __getitem__(self, index: int) -> SignTranslationDatasetItem:
-        source = self._load_source(index)
+        source, warp = self._load_source(index)
         target = self.tgt_tokens[index] if self.tgt_tokens is not None else None
-        return SignTranslationDatasetItem(index=index, source=source, target=target)
+        return SignTranslationDatasetItem(index=index, source=source, target=target, warp=warp)
 
     def __len__(self):
         return self.n_samples
@@ -185,12 +204,19 @@ class SignTranslationDataset(FairseqDataset):
         indices = torch.tensor([x.index for x in samples], dtype=torch.long)
         lengths = torch.tensor([x.source.size(0) for x in samples], dtype=torch.long)
         first = samples[0].source
+        sizes = {tuple(x.source.shape[1:]) for x in samples}
+        if self.augment_on_device and len(sizes) > 1:  # transformed frames are all crop x crop; decoded ones may differ
+            ids = ", ".join(f"{self.ids[x.index]} {tuple(x.source.shape[1:3])}" for x in samples)
+            raise SignDataError(f"{self.manifest}: --augment-on-device batches frames as decoded, and these videos' "
+                                f"frame sizes differ: {ids}; prepare the frames to one size (or drop the option)")
         src = new_batch_tensor(first, (len(samples), int(lengths.max())) + tuple(first.shape[1:]))
         for i, x in enumerate(samples):
             n = x.source.size(0)
             src[i, :n] = x.source
             src[i, n:] = 0  # padding: each element is written once
         net_input = {"src_tokens": src, "src_lengths": lengths}
+        if self.augment_on_device:
+            net_input["src_warp"] = inverse_matrices([x.warp for x in samples])
         target, ntokens = None, 0
         if self.tgt_tokens is not None:
             pad, eos = self.tgt_dict.pad(), self.tgt_dict.eos()
@@ -260,6 +286,7 @@ class SignTranslationDatasetCreator(object):
         tgt_lang_tag: Optional[str] = None,
         check_files: bool = True,
         blank_video: bool = False,
+        augment_on_device: bool = False,
     ) -> SignTranslationDataset:
         manifest = os.path.join(root, f"{split}.tsv")
         rows = read_manifest(manifest)
@@ -323,6 +350,7 @@ class SignTranslationDatasetCreator(object):
                 tgt_lang_tag=tgt_lang_tag,
                 shuffle=is_train_split,
                 blank_video=blank_video,
+                augment_on_device=augment_on_device,
             )
         except SignDataError as e:
             raise SignDataError(f"{manifest}: {e}") from e

@@ -6,7 +6,7 @@ each with probability ``p``: rotation within +-``rotate`` degrees, rescale withi
 +-``scale`` and translation within +-``translate`` pixels. The crop and the
 augmentations are composed into one affine warp per frame.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -26,8 +26,9 @@ class ClipTransform(object):
         self.scale = float(aug.get("scale", 0.0))
         self.translate = float(aug.get("translate", 0.0))
 
-    def _affine(self, rng: np.random.RandomState):
-        """(x0, y0, None) for a plain crop at (x0, y0), else (x0, y0, 2x3 warp matrix)."""
+    def draw(self, rng: np.random.RandomState) -> Tuple[int, int, float, float, float, float]:
+        """The clip's transform parameters ``(x0, y0, angle, scale, tx, ty)``: crop offset in the
+        resized frame, rotation (degrees), rescale and translation (px), drawn from ``rng``."""
         r, c = self.resize, self.crop
         if self.train:
             x0, y0 = rng.randint(0, r - c + 1), rng.randint(0, r - c + 1)
@@ -41,13 +42,25 @@ class ClipTransform(object):
                 scale = rng.uniform(1.0 - self.scale, 1.0 + self.scale)
             if rng.rand() < self.p:
                 tx, ty = rng.uniform(-self.translate, self.translate, size=2)
-        if angle == 0.0 and scale == 1.0 and tx == 0.0 and ty == 0.0:
-            return x0, y0, None
-        # rotate/scale about the crop centre, then translate
+        return int(x0), int(y0), float(angle), float(scale), float(tx), float(ty)
+
+    def matrix(self, params) -> np.ndarray:
+        """2 x 3 affine map from resized-frame pixels to output pixels for ``draw``'s parameters:
+        crop at (x0, y0), then rotate/scale about the crop centre, then translate."""
+        x0, y0, angle, scale, tx, ty = params
+        c = self.crop
         m = cv2.getRotationMatrix2D((c / 2.0, c / 2.0), angle, scale)
         m[:, 2] += (tx, ty)
         crop = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
-        return x0, y0, np.vstack([m, [0.0, 0.0, 1.0]]).dot(crop)[:2]
+        return np.vstack([m, [0.0, 0.0, 1.0]]).dot(crop)[:2]
+
+    def _affine(self, rng: np.random.RandomState):
+        """(x0, y0, None) for a plain crop at (x0, y0), else (x0, y0, 2x3 warp matrix)."""
+        params = self.draw(rng)
+        x0, y0, angle, scale, tx, ty = params
+        if angle == 0.0 and scale == 1.0 and tx == 0.0 and ty == 0.0:
+            return x0, y0, None
+        return x0, y0, self.matrix(params)
 
     def __call__(self, frames: List[np.ndarray], rng: Optional[np.random.RandomState] = None) -> np.ndarray:
         """frames: list of H x W x 3 uint8 -> T x crop x crop x 3 uint8."""

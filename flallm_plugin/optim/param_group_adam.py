@@ -7,14 +7,22 @@ learning rate. Any fairseq ``--lr-scheduler`` drives the base ``--lr``; every gr
 the ratio ``group_lr / lr`` at each step, so both follow the same (e.g. cosine) curve.
 Untagged parameters use ``--lr``. Works with fp32, ``--amp`` and
 ``--fp16 --fp16-no-flatten-grads`` (fairseq keeps ``param_group`` on the fp32 copies).
+
+Without apex (where fairseq's ``adam`` loops over parameters in Python), the step and the
+gradient clipping run as multi-tensor operations (:mod:`flallm_plugin.optim.foreach`): the same
+arithmetic as ``--optimizer adam`` with far fewer kernels per update.
 """
 import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from fairseq import utils
 from fairseq.optim import register_optimizer
+from fairseq.optim.adam import Adam as FairseqAdamAlgorithm
 from fairseq.optim.adam import FairseqAdam, FairseqAdamConfig
+
+from flallm_plugin.optim.foreach import ForeachAdam, foreach_clip_grad_norm_
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +63,14 @@ class ParamGroupAdam(FairseqAdam):
             param_groups.append({"params": ps, "lr": lr, "lr_scale": lr / base_lr, "group": name})
             logger.info(f"param group {name!r}: {sum(p.numel() for p in ps):,} parameters, peak lr {lr:g}")
         super().__init__(cfg, param_groups)
+        if type(self._optimizer) is FairseqAdamAlgorithm and not getattr(cfg, "tpu", False):
+            self._optimizer = ForeachAdam(param_groups, **self.optimizer_config)
+
+    def clip_grad_norm(self, max_norm, aggregate_norm_fn=None):
+        """fairseq's clipping; without apex's fused L2 norm, as multi-tensor operations."""
+        if utils.multi_tensor_l2norm_available:
+            return super().clip_grad_norm(max_norm, aggregate_norm_fn)
+        return foreach_clip_grad_norm_(self.params, max_norm, aggregate_norm_fn)
 
     def get_lr(self):
         """The base learning rate (what the scheduler sets)."""

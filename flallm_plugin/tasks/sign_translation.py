@@ -24,11 +24,12 @@ from omegaconf.errors import InterpolationResolutionError
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.data.device_transforms import warp_frames
 from flallm_plugin.data.vocab_fingerprint import check_vocab_facts, write_vocab_facts
-from flallm_plugin.models.visual_encoder import convert_sync_batchnorm
+from flallm_plugin.models.visual_encoder import convert_sync_batchnorm, lengths_to_mask
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
-from flallm_plugin.tasks.grad_norms import log_grad_norms
+from flallm_plugin.tasks.grad_norms import GRAD_NORMS_REGION, log_grad_norms
 from flallm_plugin.tasks.restore_file import check_restore_file
 from flallm_plugin.tasks.save_dir_lock import lock_save_dir
 
@@ -88,6 +89,13 @@ class SignTranslationConfig(FairseqDataclass):
                   "model sees no visual information and learns from the targets alone (flallm-experiment's "
                   "text_only row); pass it to fairseq-generate too. Video input only"},
     )
+    augment_on_device: bool = field(
+        default=False,
+        metadata={"help": "the data-loader workers only decode the frames; their resize, crop and augmentation "
+                  "(the same parameters, drawn from the same random numbers) run as batched tensor operations on "
+                  "the model's device in the task's train/valid/inference steps (fewer loader workers; pixels "
+                  "within 1 grey level of the workers' OpenCV transform). Video input of one frame size only"},
+    )
     sync_bn: bool = field(
         default=False,
         metadata={"help": "SyncBatchNorm in the CNN and the temporal module: BatchNorm statistics over the "
@@ -135,6 +143,9 @@ class SignTranslationTask(FairseqTask):
             where = "--eval-bleu-tokenizer" if cfg.eval_bleu_tokenizer else f"{data_cfg.path}: bleu_tokenizer"
             raise ValueError(f"{where}: {e}") from e
         self.sequence_generator = None
+        if cfg.augment_on_device and data_cfg.input_type != "video":
+            raise ValueError(f"--augment-on-device needs video input, but {data_cfg.path} is for cached "
+                             f"{data_cfg.input_type}: drop the option")
 
     @classmethod
     def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
@@ -189,6 +200,7 @@ class SignTranslationTask(FairseqTask):
             seed=self.cfg.seed,
             tgt_lang_tag=self.lang_tag,
             blank_video=self.cfg.blank_video,
+            augment_on_device=self.cfg.augment_on_device,
         )
 
     def get_batch_iterator(self, dataset, **kwargs):
@@ -349,23 +361,43 @@ class SignTranslationTask(FairseqTask):
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
         """fairseq-generate's step: generate, then hand the batch's original references (and the
         data's BLEU tokenizer) to the scorer, which fairseq feeds in this batch's order."""
+        sample = self.augment_on_device(sample)
         hypos = self.generate(generator, models, sample, prefix_tokens, constraints)
         if sample.get("tgt_text") is not None:
             references.publish(sample["tgt_text"], self.bleu_tokenizer)
         return hypos
 
     # -------------------------------------------------------------- training
+    def augment_on_device(self, sample):
+        """A batch of decoded frames and their warps (``--augment-on-device``) -> the batch of transformed
+        frames the data-loader workers would have made (uint8, crop x crop), computed on the batch's device."""
+        if not sample or "src_warp" not in sample.get("net_input", {}):
+            return sample
+        net_input = dict(sample["net_input"])
+        src, lengths, inverse = net_input["src_tokens"], net_input["src_lengths"], net_input.pop("src_warp")
+        d = self.data_cfg
+        with torch.no_grad():
+            mask = lengths_to_mask(lengths, src.size(1))
+            frames = warp_frames(src[mask], inverse.repeat_interleave(lengths, dim=0), d.resize, d.crop)
+            out = src.new_zeros(src.shape[:2] + (d.crop, d.crop, 3))
+            out[mask] = frames.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        net_input["src_tokens"] = out
+        return dict(sample, net_input=net_input)
+
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        sample = self.augment_on_device(sample)
         if hasattr(criterion, "set_num_updates"):  # as fairseq's train_step tells the model
             criterion.set_num_updates(update_num)
         loss, sample_size, logging_output = super().train_step(
             sample, model, criterion, optimizer, update_num, ignore_grad
         )
-        log_grad_norms(model, optimizer, sample_size)
+        with torch.autograd.profiler.record_function(GRAD_NORMS_REGION):
+            log_grad_norms(model, optimizer, sample_size)
         return loss, sample_size, logging_output
 
     # ------------------------------------------------------------ validation
     def valid_step(self, sample, model, criterion):
+        sample = self.augment_on_device(sample)
         loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
         if self.cfg.eval_bleu:
             bleu = self._inference_with_bleu(self.sequence_generator, sample, model)

@@ -1,0 +1,102 @@
+"""param_group_adam's multi-tensor step and clipping (flallm_plugin/optim/foreach.py) give fairseq's
+``--optimizer adam`` results: the same losses and parameters after several updates through fairseq's
+Trainer, and the same step / clipping arithmetic on fp16 parameters, AMSGrad, weight decay and
+parameters without gradients."""
+import sys
+import tempfile
+
+import pytest
+import torch
+from fairseq import utils
+from fairseq.optim.adam import Adam as FairseqAdamAlgorithm
+
+from flallm_plugin.optim.foreach import ForeachAdam, foreach_clip_grad_norm_
+from helpers import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import update_overhead  # noqa: E402
+
+
+def _train(optimizer, updates, extra):
+    with tempfile.TemporaryDirectory() as d:
+        update_overhead.write_data_dir(d, 32)
+        task, model, _, trainer = update_overhead.build_trainer(d, optimizer, extra=extra)
+        items = update_overhead.make_items(task, 2, 3, 32, 6, seed=3)
+        sample = update_overhead.make_dataset(task, d, items).collater(items)
+    losses = [float(trainer.train_step([sample])["loss"]) for _ in range(updates)]
+    return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}, trainer
+
+
+def test_param_group_adam_trains_as_fairseq_adam():
+    extra = ["--weight-decay", "0.01", "--clip-norm", "0.5"]
+    ref_losses, ref_params, ref = _train("adam", 4, extra)
+    losses, params, ours = _train("param_group_adam", 4, extra)
+    assert type(ref.optimizer.optimizer) is FairseqAdamAlgorithm
+    assert type(ours.optimizer.optimizer) is ForeachAdam
+    assert losses == pytest.approx(ref_losses, rel=1e-5)
+    assert len(set(ref_losses)) == 4  # the parameters moved
+    for k in ref_params:
+        torch.testing.assert_close(params[k], ref_params[k], rtol=1e-5, atol=1e-6, msg=k)
+    # the state is fairseq's: a checkpoint of one loads into the other
+    fresh = FairseqAdamAlgorithm([{"params": g["params"]} for g in ours.optimizer.param_groups])
+    fresh.load_state_dict(ours.optimizer.optimizer.state_dict())
+    state = fresh.state[next(iter(ours.model.parameters()))]
+    assert state["step"] == 4 and set(state) == {"step", "exp_avg", "exp_avg_sq"}
+
+
+def _params(dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(s, generator=g).to(dtype)) for s in ((3, 4), (5,), (2, 2, 2), (7,))]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_foreach_adam_step_is_fairseq_adam_step(dtype, amsgrad):
+    ref, ours = _params(dtype), _params(dtype)
+    kw = dict(lr=1e-2, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1, amsgrad=amsgrad)
+    opt_ref = FairseqAdamAlgorithm([{"params": ref[:2]}, {"params": ref[2:], "lr": 3e-3}], **kw)
+    opt = ForeachAdam([{"params": ours[:2]}, {"params": ours[2:], "lr": 3e-3}], **kw)
+    g = torch.Generator().manual_seed(1)
+    for step in range(5):
+        for i, (a, b) in enumerate(zip(ref, ours)):
+            # the last parameter has no gradient at step 1: its step count falls behind the others'
+            grad = None if (i == 3 and step == 1) else torch.randn(a.shape, generator=g).to(dtype)
+            a.grad, b.grad = grad, None if grad is None else grad.clone()
+        opt_ref.step()
+        opt.step()
+    assert opt.state[ours[3]]["step"] == 4 and opt.state[ours[0]]["step"] == 5
+    for a, b in zip(ref, ours):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)  # operator for operator: the same bits on a CPU
+
+
+def test_foreach_adam_is_a_few_operators_per_group():
+    params = [torch.nn.Parameter(torch.randn(4)) for _ in range(40)]
+    for p in params:
+        p.grad = torch.randn(4)
+    opt = ForeachAdam(params, lr=1e-3)
+    opt.step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        opt.step()
+    top = [e.name for e in prof.events() if e.cpu_parent is None and e.name.startswith("aten::")]
+    assert len(top) <= 10, top  # fairseq's Adam: ~8 per parameter (320 here)
+
+
+@pytest.mark.parametrize("max_norm", [0.0, 0.5, 1e6])
+def test_foreach_clip_is_fairseq_clip(max_norm):
+    ref = _params(torch.float32) + [torch.nn.Parameter(torch.randn(6).half())]
+    ours = [torch.nn.Parameter(p.detach().clone()) for p in ref]
+    g = torch.Generator().manual_seed(2)
+    for a, b in zip(ref, ours):
+        a.grad = torch.randn(a.shape, generator=g).to(a.dtype)
+        b.grad = a.grad.clone()
+    ref[1].grad = ours[1].grad = None
+    want = utils.clip_grad_norm_(ref, max_norm)
+    got = foreach_clip_grad_norm_(ours, max_norm)
+    torch.testing.assert_close(got, want)
+    for a, b in zip(ref, ours):
+        if a.grad is not None:
+            torch.testing.assert_close(b.grad, a.grad)
+    single = torch.nn.Parameter(torch.ones(3))
+    single.grad = torch.full((3,), 2.0)
+    torch.testing.assert_close(foreach_clip_grad_norm_([single], 0.0), torch.tensor(12.0).sqrt())
+    assert float(foreach_clip_grad_norm_([torch.nn.Parameter(torch.ones(2))], 1.0)) == 0.0
