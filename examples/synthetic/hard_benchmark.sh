@@ -19,7 +19,7 @@
 # Environment (defaults in brackets): SEEDS [3] seeds, FIRST_SEED [1] .. FIRST_SEED + SEEDS - 1; JOBS [1]
 # processes at a time (>1: row groups x seeds run in parallel, sharing OUT_DIR/experiment/steps; a last run then
 # only reads them and writes the whole table);
-# N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [5/6]; ROWS [text_only, gloss2text,
+# N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [3/6]; G2T_EPOCHS [12] of gloss2text; ROWS [text_only, gloss2text,
 # recognition, stage1_only, factorized, mbart_random, scratch, scratch_pseudo_gloss, recognition_scratch_pseudo_gloss];
 # BACKBONE [standin: pre-train OUT_DIR/standin-resnet18.pth once; or a ResNet-18 state dict; or none];
 # BACKBONE_ARGS [''] options of pretrain_backbone.py (e.g. '--n-clips 200 --epochs 1');
@@ -35,8 +35,8 @@ OUT=${1:?usage: $0 OUT_DIR}
 PY=${PYTHON:-python}
 SEEDS=${SEEDS:-3}; FIRST_SEED=${FIRST_SEED:-1}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
-E1=${STAGE1_EPOCHS:-5}; E2=${STAGE2_EPOCHS:-6}; BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
-TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
+E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
+G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,scratch,scratch_pseudo_gloss,recognition_scratch_pseudo_gloss}
 # stage 1 from scratch: the alignment loss alone for the first 30 % of the updates,
@@ -89,7 +89,7 @@ ARGS=(--data "$OUT/data" --gloss-data "$OUT/gloss_data" --mbart "$MBART_DIR/mode
   --stage1-warmup-updates 50 --stage1-epochs "$E1" --stage1-batch-size "$B1" --stage2-arch sign_mbart_tiny
   --stage2-arch-args "--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --decoder-attention-heads 4"
   --stage2-lr 1e-3 --adapter-lr 3e-3 --visual-lr 1e-3 --stage2-epochs "$E2" --stage2-batch-size 16
-  --extra-stage1-args=--no-augment --extra-stage2-args=--no-augment
+  --extra-stage1-args=--no-augment --extra-stage2-args=--no-augment --gloss2text-epochs "$G2T_EPOCHS"
   "--contrastive-args=$CONTRASTIVE_ARGS"
   --eval-bleu-args '{"beam": 1, "max_len_b": 40}' --beam 5 --max-len-b 40)
 [ "$CPU" = 1 ] && ARGS+=(--cpu)

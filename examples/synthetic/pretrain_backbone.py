@@ -108,10 +108,10 @@ def get_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, help="the state dict to write (.pth)")
-    p.add_argument("--n-clips", type=int, default=3000, help="isolated signs to render")
+    p.add_argument("--n-clips", type=int, default=2500, help="isolated signs to render")
     p.add_argument("--n-signers", type=int, default=9, help="signers (numbered after the preset's)")
     p.add_argument("--held-out-signers", type=int, default=1, help="the last K signers' clips: the held-out set")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam")
     p.add_argument("--frame-size", default="56x70", help="rendered W x H (the preset's)")
