@@ -88,6 +88,7 @@ ROWS: List[Row] = [
         "Light-T model from a random ResNet-18 with --pseudo-gloss-args"),
     Row("recognition_scratch_pseudo_gloss", "extra", Stage1(target="gloss", backbone="none", aux="pseudo_gloss"), None,
         "recognition from a random ResNet-18 with --pseudo-gloss-args"),
+    Row("pseudo_gloss", "extra", Stage1(aux="pseudo_gloss"), Stage2(), "factorized, stage 1 with --pseudo-gloss-args"),
     Row("contrastive", "extra", Stage1(aux="contrastive"), Stage2(), "factorized, stage 1 with --contrastive-args"),
 ]
 BY_NAME = {r.name: r for r in ROWS}
