@@ -174,10 +174,11 @@ def test_rows_train_what_they_say(experiment):
     # recognition rows train on the gloss data; the remedy rows with the pseudo-gloss loss (and its warm-up)
     for name in ("text_only", "scratch", "scratch_pseudo_gloss", "recognition_scratch_pseudo_gloss"):
         assert model_cfg(stage1[name])["visual_backbone_weights"] == "none", name
-    assert model_cfg(stage1["recognition"])["visual_backbone_weights"] == experiment["resnet"]
+    for name in ("recognition", "pseudo_gloss"):
+        assert model_cfg(stage1[name])["visual_backbone_weights"] == experiment["resnet"], name
     for name in ("recognition", "recognition_scratch_pseudo_gloss"):
         assert stage1[name]["cfg"]["task"]["data"] == str(experiment["root"] / "gloss_data")
-    for name in ("scratch_pseudo_gloss", "recognition_scratch_pseudo_gloss"):
+    for name in ("pseudo_gloss", "scratch_pseudo_gloss", "recognition_scratch_pseudo_gloss"):
         crit = stage1[name]["cfg"]["criterion"]
         assert (crit["_name"], crit["pseudo_gloss_weight"]) == ("sign_pseudo_gloss_ce", 1.0)
         assert crit["pseudo_gloss_only_updates"] == round(0.3 * rows[name]["updates"])
