@@ -60,10 +60,9 @@ from fairseq.dataclass import ChoiceEnum
 from fairseq.logging import metrics
 from omegaconf import II
 
-from flallm_plugin.criterions._warmup import AuxiliaryWarmup
+from flallm_plugin.criterions._encoder_aux import VISUAL_SOURCES, EncoderAuxiliaryLoss
 
 NAME = "sign_contrastive_ce"
-VISUAL_SOURCES = {"encoder_out": "encoder_out", "adapter": "encoder_embedding"}  # choice -> encoder_out key
 DEFAULT_TEMPERATURE = 0.07  # CLIP's initial temperature
 MAX_LOGIT_SCALE = 100.0  # CLIP caps exp(s) at 100
 
@@ -135,7 +134,7 @@ def symmetric_info_nce(visual: torch.Tensor, text: torch.Tensor, positives: torc
 
 
 @register_criterion(NAME, dataclass=SignContrastiveCECriterionConfig)
-class SignContrastiveCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCriterion):
+class SignContrastiveCECriterion(EncoderAuxiliaryLoss, LabelSmoothedCrossEntropyCriterion):
     """``label_smoothed_cross_entropy`` + ``contrastive_weight`` x symmetric visual-text InfoNCE."""
 
     def __init__(
@@ -171,7 +170,9 @@ class SignContrastiveCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCrite
         if contrastive_only_updates < 0:
             raise ValueError(f"--contrastive-only-updates {contrastive_only_updates}: must be >= 0")
         self.contrastive_weight = contrastive_weight
-        self.name, self.warmup_flag, self.aux_only_updates = NAME, "--contrastive-only-updates", contrastive_only_updates
+        self.name, self.loss_name, self.aux_only_updates = NAME, "the contrastive loss", contrastive_only_updates
+        self.weight_flag, self.visual_flag, self.warmup_flag = (
+            "--contrastive-weight", "--contrastive-visual", "--contrastive-only-updates")
         self.visual_key = VISUAL_SOURCES[str(contrastive_visual or "encoder_out")]
         tgt_dict = task.target_dictionary
         self.nspecial = tgt_dict.nspecial
@@ -184,22 +185,9 @@ class SignContrastiveCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCrite
     def forward(self, model, sample, reduce=True):
         if self.contrastive_weight == 0:
             return super().forward(model, sample, reduce=reduce)
-        if not reduce:
-            raise ValueError(f"{NAME}: the contrastive term is a loss over the batch and has no per-token value "
-                             "(reduce=False): use label_smoothed_cross_entropy")
-        encoder, embed_tokens = self.model_parts(model)
-        captured = []
-        handle = encoder.register_forward_hook(lambda module, inputs, output: captured.append(output))
-        try:
-            loss, sample_size, logging_output = super().forward(model, sample, reduce=reduce)
-        finally:
-            handle.remove()
-        if len(captured) != 1:
-            raise ValueError(f"{NAME}: {type(model).__name__}'s forward ran its encoder {len(captured)} times, "
-                             "not once: the contrastive loss cannot tell which output pairs with the sentences")
-        if self.auxiliary_only(model):  # warm-up: the CE stays in the graph with weight 0 (DDP expects every gradient)
-            loss = 0.0 * loss
-        visual = self.pooled_visual(captured[0], type(model).__name__)
+        loss, sample_size, logging_output, encoder_out, embed_tokens = self.cross_entropy_and_encoder_out(
+            model, sample, reduce)
+        visual = masked_mean(*self.encoder_states(encoder_out, type(model).__name__))
         text = self.pooled_text(embed_tokens, sample["target"])
         if visual.size(-1) != text.size(-1):
             raise ValueError(
@@ -227,50 +215,12 @@ class SignContrastiveCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCrite
         )
         return loss, sample_size, logging_output
 
-    def model_parts(self, model):
-        """The model's encoder (whose output is pooled) and target token embeddings, or a clear error."""
-        encoder = getattr(model, "encoder", None)
-        decoder = getattr(model, "decoder", None)
-        embed_tokens = getattr(decoder, "embed_tokens", None)
-        if not isinstance(encoder, nn.Module) or not isinstance(embed_tokens, nn.Embedding):
-            raise ValueError(
-                f"{NAME}: model {type(model).__name__} has no encoder module and decoder.embed_tokens embedding; "
-                "--contrastive-weight needs an encoder-decoder such as --arch light_t* or sign_mbart* "
-                "(or use --contrastive-weight 0)"
-            )
-        return encoder, embed_tokens
-
-    def pooled_visual(self, encoder_out, model_name: str) -> torch.Tensor:
-        """Mean over the valid positions of the encoder's output or its adapter output (B x C)."""
-        states = encoder_out.get(self.visual_key) if isinstance(encoder_out, dict) else None
-        if not states or not torch.is_tensor(states[0]) or states[0].dim() != 3:
-            raise ValueError(
-                f"{NAME}: {model_name}'s encoder output has no {self.visual_key!r} tensor (fairseq's encoder_out "
-                "dict); choose another --contrastive-visual or model (or use --contrastive-weight 0)"
-            )
-        x = states[0]
-        if self.visual_key == "encoder_out":
-            x = x.transpose(0, 1)  # T x B x C -> B x T x C
-        masks = encoder_out.get("encoder_padding_mask") or []
-        valid = ~masks[0] if masks else x.new_ones(x.shape[:2], dtype=torch.bool)
-        if valid.shape != x.shape[:2]:
-            raise ValueError(f"{NAME}: {model_name}'s encoder_padding_mask has shape {tuple(valid.shape)}, "
-                             f"its {self.visual_key!r} B x T is {tuple(x.shape[:2])}")
-        return masked_mean(x, valid)
-
     def pooled_text(self, embed_tokens: nn.Embedding, target: torch.Tensor) -> torch.Tensor:
         """Mean of the target token embeddings over the content tokens (B x C)."""
         content = target.ge(self.nspecial)  # not <s>, <pad>, </s>, <unk>
         if self.lang_tag_idx is not None:
             content &= target.ne(self.lang_tag_idx)
         return masked_mean(embed_tokens(target), content)
-
-    def load_state_dict(self, state_dict, strict=True, **kwargs):
-        """A checkpoint trained without the contrastive loss has no criterion state (fairseq saves
-        ``None``): the logit scale then starts from --contrastive-init-temperature."""
-        if state_dict is None and self.logit_scale is not None:
-            return None
-        return super().load_state_dict(state_dict, strict=strict, **kwargs)
 
     # --------------------------------------------------------------- metrics
     @classmethod

@@ -49,8 +49,7 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 from fairseq.dataclass import ChoiceEnum
 from fairseq.logging import metrics
 
-from flallm_plugin.criterions._warmup import AuxiliaryWarmup
-from flallm_plugin.criterions.sign_contrastive_ce import VISUAL_SOURCES
+from flallm_plugin.criterions._encoder_aux import VISUAL_SOURCES, EncoderAuxiliaryLoss
 
 NAME = "sign_pseudo_gloss_ce"
 PRIOR = 0.01  # initial probability of every token (b = its log-odds)
@@ -84,7 +83,7 @@ class SignPseudoGlossCECriterionConfig(LabelSmoothedCrossEntropyCriterionConfig)
 
 
 @register_criterion(NAME, dataclass=SignPseudoGlossCECriterionConfig)
-class SignPseudoGlossCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCriterion):
+class SignPseudoGlossCECriterion(EncoderAuxiliaryLoss, LabelSmoothedCrossEntropyCriterion):
     """``label_smoothed_cross_entropy`` + ``pseudo_gloss_weight`` x order-free bag-of-tokens BCE on the encoder."""
 
     def __init__(
@@ -109,7 +108,9 @@ class SignPseudoGlossCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCrite
                 if value is not None:
                     raise ValueError(f"{flag} acts only with --pseudo-gloss-weight > 0: set a weight or drop {flag}")
         self.weight = pseudo_gloss_weight
-        self.name, self.warmup_flag, self.aux_only_updates = NAME, "--pseudo-gloss-only-updates", pseudo_gloss_only_updates
+        self.name, self.loss_name, self.aux_only_updates = NAME, "the pseudo-gloss loss", pseudo_gloss_only_updates
+        self.weight_flag, self.visual_flag, self.warmup_flag = (
+            "--pseudo-gloss-weight", "--pseudo-gloss-visual", "--pseudo-gloss-only-updates")
         self.visual_key = VISUAL_SOURCES[str(pseudo_gloss_visual or "encoder_out")]
         tgt_dict = task.target_dictionary
         content = torch.ones(len(tgt_dict), dtype=torch.bool)
@@ -128,22 +129,9 @@ class SignPseudoGlossCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCrite
     def forward(self, model, sample, reduce=True):
         if self.weight == 0:
             return super().forward(model, sample, reduce=reduce)
-        if not reduce:
-            raise ValueError(f"{NAME}: the pseudo-gloss term is a loss per video and has no per-token value "
-                             "(reduce=False): use label_smoothed_cross_entropy")
-        encoder, embed_tokens = self.model_parts(model)
-        captured = []
-        handle = encoder.register_forward_hook(lambda module, inputs, output: captured.append(output))
-        try:
-            loss, sample_size, logging_output = super().forward(model, sample, reduce=reduce)
-        finally:
-            handle.remove()
-        if len(captured) != 1:
-            raise ValueError(f"{NAME}: {type(model).__name__}'s forward ran its encoder {len(captured)} times, "
-                             "not once: the pseudo-gloss loss cannot tell which output belongs to the sentences")
-        if self.auxiliary_only(model):  # warm-up: the CE stays in the graph with weight 0 (DDP expects every gradient)
-            loss = 0.0 * loss
-        states, valid = self.encoder_states(captured[0], type(model).__name__)
+        loss, sample_size, logging_output, encoder_out, embed_tokens = self.cross_entropy_and_encoder_out(
+            model, sample, reduce)
+        states, valid = self.encoder_states(encoder_out, type(model).__name__)
         if states.size(-1) != embed_tokens.embedding_dim:
             raise ValueError(
                 f"{NAME}: the encoder's {self.visual_key!r} has width {states.size(-1)} but the target token "
@@ -172,40 +160,6 @@ class SignPseudoGlossCECriterion(AuxiliaryWarmup, LabelSmoothedCrossEntropyCrite
         rank = scores.argsort(1, descending=True).argsort(1)  # 0 = best-scoring token
         hits = (present.bool() & (rank < n_pos.unsqueeze(1))).sum()
         return bce, n_pos.sum(), hits
-
-    def model_parts(self, model):
-        """The model's encoder (whose output scores the tokens) and target token embeddings, or a clear error."""
-        encoder = getattr(model, "encoder", None)
-        embed_tokens = getattr(getattr(model, "decoder", None), "embed_tokens", None)
-        if not isinstance(encoder, nn.Module) or not isinstance(embed_tokens, nn.Embedding):
-            raise ValueError(
-                f"{NAME}: model {type(model).__name__} has no encoder module and decoder.embed_tokens embedding; "
-                "--pseudo-gloss-weight needs an encoder-decoder such as --arch light_t* or sign_mbart* "
-                "(or use --pseudo-gloss-weight 0)"
-            )
-        return encoder, embed_tokens
-
-    def encoder_states(self, encoder_out, model_name: str):
-        """(B x T x C states, B x T valid mask) of the chosen encoder output."""
-        states = encoder_out.get(self.visual_key) if isinstance(encoder_out, dict) else None
-        if not states or not torch.is_tensor(states[0]) or states[0].dim() != 3:
-            raise ValueError(
-                f"{NAME}: {model_name}'s encoder output has no {self.visual_key!r} tensor (fairseq's encoder_out "
-                "dict); choose another --pseudo-gloss-visual or model (or use --pseudo-gloss-weight 0)"
-            )
-        x = states[0]
-        if self.visual_key == "encoder_out":
-            x = x.transpose(0, 1)  # T x B x C -> B x T x C
-        masks = encoder_out.get("encoder_padding_mask") or []
-        valid = ~masks[0] if masks else x.new_ones(x.shape[:2], dtype=torch.bool)
-        return x, valid
-
-    def load_state_dict(self, state_dict, strict=True, **kwargs):
-        """A checkpoint trained without this loss has no criterion state (fairseq saves ``None``): the scorer
-        then starts from its initial values."""
-        if state_dict is None and self.bias is not None:
-            return None
-        return super().load_state_dict(state_dict, strict=strict, **kwargs)
 
     # --------------------------------------------------------------- metrics
     @classmethod
