@@ -47,7 +47,8 @@ def experiment(tmp_path_factory):
     cmd = [sys.executable, "-m", "flallm_plugin.cli.experiment", "--data", data, "--mbart",
            root / "mbart.trimmed" / "model.pt", "--out-dir", root / "out", "--quick", "--cpu", "--num-workers", "0",
            "--visual-backbone-weights", resnet, "--contrastive-args",
-           "--criterion sign_contrastive_ce --contrastive-weight 0.5", "--gloss-data", gloss]
+           "--criterion sign_contrastive_ce --contrastive-weight 0.5", "--gloss-data", gloss,
+           "--rows", ",".join(r.name for r in ROWS)]
     first = run(cmd, timeout=3000, label="flallm-experiment --quick, all rows")
     with open(root / "out" / "results.json", encoding="utf-8") as f:
         results = json.load(f)
@@ -223,6 +224,10 @@ def test_row_selection_refuses_what_cannot_take_effect():
         with pytest.raises(ValueError, match=f"{name} needs --gloss-data"):
             select_rows(name, have_mbart=True, have_contrastive=False)
     assert "recognition" not in [r.name for r in select_rows(None, True, False)]
+    # the from-scratch and beyond-the-paper stage 1s run only when named
+    default = [r.name for r in select_rows(None, True, True, True)]
+    assert "recognition" in default and "contrastive" in default
+    assert not {"scratch", "scratch_pseudo_gloss", "recognition_scratch_pseudo_gloss", "pseudo_gloss"} & set(default)
 
 
 def test_blank_video_gives_black_clips_of_the_same_shape(experiment):

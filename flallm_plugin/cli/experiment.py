@@ -53,7 +53,9 @@ def get_parser():
     p.add_argument("--data", required=True, help="prepared video data directory ({train,dev,test}.tsv, config.yaml)")
     p.add_argument("--mbart", required=True, help="trimmed mBART model.pt (trim_mbart.py), or 'none' (random mBART)")
     p.add_argument("--out-dir", required=True, help="steps and results; re-running the command reuses what is done")
-    p.add_argument("--rows", default=None, help="comma-separated rows (default: all that apply)")
+    p.add_argument("--rows", default=None,
+                   help="comma-separated rows (default: all that apply, but scratch, scratch_pseudo_gloss, "
+                        "recognition_scratch_pseudo_gloss and pseudo_gloss, which run only when named)")
     p.add_argument("--seeds", type=int, default=1, help="seeds 1..N per row; the table gives mean ± std")
     p.add_argument("--first-seed", type=int, default=1,
                    help="seeds K..K+N-1 instead (e.g. one seed per process, several processes sharing --out-dir; "
