@@ -12,7 +12,8 @@ fairseq's ``checkpoint_utils.load_checkpoint_to_cpu`` calls ``torch.load`` witho
 in ``torch/serialization.py``: "can only override if callsite did not explicitly set
 weights_only") never overrides an *explicit* ``weights_only=True``, which every load here
 passes. So every file that fairseq loads is first read here with ``weights_only=True``
-(:func:`check_checkpoint_file`): ``--path`` and ``--finetune-from-model`` at task setup, the
+(:func:`check_checkpoint_file`): ``--path`` when the command line is parsed (:func:`check_path_option`,
+which fairseq-validate needs) and at task setup, ``--finetune-from-model`` at task setup, the
 checkpoint fairseq-train resumes from (``restore_file.py``), the stage-1 / mBART checkpoints
 (:func:`load_fairseq_checkpoint`) and a model directory's ``model.pt`` (``hub.py``). A file
 whose pickle is refused never reaches fairseq. fairseq's functions are not patched.
@@ -140,6 +141,22 @@ def check_checkpoint_file(path: str, what: Optional[str] = "checkpoint"):
     if err is not None:
         raise type(err)(f"{prefix}{err}")
     return state
+
+
+def check_path_option(value: str) -> str:
+    """``argparse`` type of fairseq's ``--path`` (``a.pt:b.pt`` names an ensemble): each file checked by
+    :func:`check_checkpoint_file` when the command line is parsed, the value returned unchanged. For
+    ``fairseq-validate``, which loads ``--path`` (fairseq's ``torch.load``, no ``weights_only``) before it
+    sets up any task: parsing is the first moment plugin code sees the path. argparse would turn a
+    ValueError into "invalid value" and drop its message, so one is raised again as a RuntimeError."""
+    from fairseq import utils
+
+    for p in utils.split_paths(value):
+        try:
+            check_checkpoint_file(p, "--path")
+        except ValueError as e:
+            raise RuntimeError(str(e)) from e
+    return value
 
 
 def load_fairseq_checkpoint(path: str, arg_overrides=None):

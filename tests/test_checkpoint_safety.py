@@ -1,5 +1,5 @@
 """Checkpoints load with weights_only=True: numpy 1.x pickles load, anything that runs code is refused
-through every entry point (fairseq-generate --path, --restore-file, --load-visual-encoder-from,
+through every entry point (fairseq-generate --path, fairseq-validate --path, --restore-file, --load-visual-encoder-from,
 --pretrained-mbart, flallm-extract-features). A file torch reads but fairseq cannot upgrade is named as
 such, not as a broken file."""
 import os
@@ -78,7 +78,7 @@ def test_our_loaders_refuse_code_and_name_the_file(evil):
     assert not marker.exists()
 
 
-ENTRIES = ["generate --path", "train --restore-file", "train resume", "train --continue-once",
+ENTRIES = ["generate --path", "validate --path", "train --restore-file", "train resume", "train --continue-once",
            "--load-visual-encoder-from",
            "--pretrained-mbart", "flallm-extract-features", "flallm-translate"]
 
@@ -104,6 +104,9 @@ def test_every_entry_point_refuses_code(evil, stage1, tmp_path, entry, force_uns
     shutil.copyfile(os.path.join(stage1["data"], "config.yaml"), model_dir / "config.yaml")
     cmd = {
         "generate --path": ["fairseq-generate", stage1["data"], *COMMON, "--gen-subset", "dev", "--path", str(path)],
+        # fairseq-validate loads --path before it sets up any task: checked as the command line is parsed
+        "validate --path": ["fairseq-validate", stage1["data"], *COMMON, "--valid-subset", "dev", "--batch-size", "2",
+                            "--path", str(path)],
         "train --restore-file": stage1_train + ["--restore-file", str(path)],
         "train resume": stage1_train,
         "train --continue-once": stage1_train + ["--continue-once", str(path)],

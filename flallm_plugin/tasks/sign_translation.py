@@ -21,7 +21,7 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
-from flallm_plugin.checkpoint_safety import check_checkpoint_file
+from flallm_plugin.checkpoint_safety import check_checkpoint_file, check_path_option
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 from flallm_plugin.data.device_transforms import warp_frames
@@ -146,6 +146,17 @@ class SignTranslationTask(FairseqTask):
         if cfg.augment_on_device and data_cfg.input_type != "video":
             raise ValueError(f"--augment-on-device needs video input, but {data_cfg.path} is for cached "
                              f"{data_cfg.input_type}: drop the option")
+
+    @classmethod
+    def add_args(cls, parser):
+        """The task's options (fairseq's own ``add_args``), and ``--path`` checked as it is parsed
+        (:func:`~flallm_plugin.checkpoint_safety.check_path_option`): fairseq-validate loads it before
+        any task exists. fairseq calls this with the command line's parser when ``--task
+        sign_translation`` is given."""
+        super().add_args(parser)
+        for action in parser._actions:  # argparse has no public lookup of an option's action
+            if "--path" in action.option_strings and action.type in (None, str):
+                action.type = check_path_option
 
     @classmethod
     def setup_task(cls, cfg: SignTranslationConfig, **kwargs):
