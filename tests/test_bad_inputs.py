@@ -258,4 +258,14 @@ def test_stale_n_frames_of_a_video_file_is_named(tmp_path):
     assert len(read_frames(mp4, [0, n - 1], n_frames=n)) == 2  # the true count reads
     with pytest.raises(SignDataError, match=f"^{mp4}: the video declares 20 frames but the manifest says n_frames=12 "):
         read_frames(mp4, [0, 4, 8], n_frames=12)
-    assert len(read_frames(mp4, [0, 4], start=0.0, end=0.4, n_frames=10)) == 2  # a clip: not compared
+    assert len(read_frames(mp4, [0, 4], start=0.0, end=0.4, n_frames=10)) == 2  # a clip of its true count
+    # a clip (start/end): its bounds give its frame count (25 fps: 0.2 s to 0.6 s = frames 5 to 14)
+    assert len(read_frames(mp4, [0, 9], start=0.2, end=0.6, n_frames=10)) == 2
+    for stale in (4, 16):  # too few cuts the clip short, too many reads past its end
+        with pytest.raises(SignDataError, match=f"^{mp4}: the clip from 0.2 s to 0.6 s holds 10 frames but the "
+                                                f"manifest says n_frames={stale} "):
+            read_frames(mp4, [0, 3], start=0.2, end=0.6, n_frames=stale)
+    with pytest.raises(SignDataError, match=f"^{mp4}: the clip from 0.4 s to the end holds 10 frames but the "
+                                            "manifest says n_frames=5 "):
+        read_frames(mp4, [0, 4], start=0.4, n_frames=5)
+

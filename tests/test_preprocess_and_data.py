@@ -660,6 +660,32 @@ def test_how2sign_from_full_videos(tmp_path):
         assert src.float().mean(dim=(1, 2, 3)).min() > 20  # the black lead-in was skipped
 
 
+
+@pytest.mark.parametrize("delta", [-3, 2])
+def test_stale_n_frames_of_a_clip_row_is_named_with_the_manifest_row(tmp_path, delta):
+    """Rows cut from full videos (start/end columns): a stale n_frames used to be read as given (too
+    small: the clip cut short; too large: frames past its end, from the next sentence)."""
+    release = make_how2sign(str(tmp_path / "release"))
+    _make_full_videos(release)
+    out = tmp_path / "out"
+    run_prep(prep_how2sign, release, str(out), "--from-full-videos")
+    lines = (out / "dev.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t")[-2:] == ["start", "end"]
+    cols = lines[2].split("\t")
+    true_count = int(cols[2])
+    cols[2] = str(true_count + delta)
+    lines[2] = "\t".join(cols)
+    (out / "dev.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task = make_task(str(out), "--sampling-rate", "1")
+    task.load_dataset("dev")
+    ds = task.dataset("dev")
+    ds[0]  # an untouched clip reads
+    with pytest.raises(SignDataError) as e:
+        ds[1]
+    msg = str(e.value)
+    assert msg.startswith(f"{out / 'dev.tsv'}: line 3 (id {cols[0]}): ") and "\n" not in msg, msg
+    assert f"holds {true_count} frames but the manifest says n_frames={true_count + delta} (manifest out of date" in msg, msg
+
 def _set_times(path, line, start, end):
     def edit(lines):
         f = lines[line - 1].split("\t")

@@ -135,6 +135,30 @@ def read_image(path: str) -> np.ndarray:
     return img
 
 
+def _check_n_frames(path: str, n_frames: int, declared: int, first: int, last: Optional[int],
+                    start: Optional[float], end: Optional[float]):
+    """The manifest's ``n_frames`` against what the file holds, from the container's frame count and the
+    clip's bounds, without decoding. A file that decodes one frame fewer than it declares is normal (see
+    :func:`count_video_frames`), so a count smaller by more than one is stale: it would cut the video short.
+    A clip's bounds give its count exactly: a larger one would read past its end into the next sentence."""
+    stale = "(manifest out of date: rerun the preprocessing script, or fix n_frames)"
+    if start is None and end is None:
+        if declared > 0 and n_frames < declared - 1:
+            raise SignDataError(
+                f"{path}: the video declares {declared} frames but the manifest says n_frames={n_frames} {stale}")
+        return
+    by_bounds = None if last is None else last - first
+    by_container = declared - first if declared > 0 else None
+    known = [c for c in (by_bounds, by_container) if c is not None]
+    if not known:
+        return
+    holds = max(0, min(known))
+    if (by_bounds is not None and n_frames > by_bounds) or (by_container is not None and n_frames < holds - 1):
+        bounds = f"{start or 0:g} s to " + (f"{end:g} s" if end is not None else "the end")
+        raise SignDataError(
+            f"{path}: the clip from {bounds} holds {holds} frames but the manifest says n_frames={n_frames} {stale}")
+
+
 def read_frames(
     path: str,
     indices: Sequence[int],
@@ -143,8 +167,9 @@ def read_frames(
     n_frames: Optional[int] = None,
 ) -> List[np.ndarray]:
     """Decode only ``indices`` (sorted, relative to the clip start) as RGB uint8 arrays. ``n_frames``:
-    the frame count the manifest declares; a frame folder holding another number of images, or a whole
-    video file whose container declares more frames, is an error (a stale count would silently cut the
+    the frame count the manifest declares; a frame folder holding another number of images, a whole
+    video file whose container declares more frames, or a clip (start/end) whose bounds hold another
+    number of frames, is an error (a stale count would silently cut the
     video short, or sample it with the wrong stride)."""
     kind = video_kind(path)
     if kind == "frames":
@@ -166,14 +191,9 @@ def read_frames(
     frames: List[np.ndarray] = []
     try:
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        # a whole file the manifest counts short (the container's count, no decoding; a file that
-        # decodes one frame fewer than it declares is normal, see count_video_frames)
-        if n_frames is not None and start is None and end is None and declared > 0 and n_frames < declared - 1:
-            raise SignDataError(
-                f"{path}: the video declares {declared} frames but the manifest says n_frames={n_frames} "
-                "(manifest out of date: rerun the preprocessing script, or fix n_frames)"
-            )
-        first, _ = _clip_bounds(cap, start, end)
+        first, last = _clip_bounds(cap, start, end)
+        if n_frames is not None:
+            _check_n_frames(path, n_frames, declared, first, last, start, end)
         wanted = iter(indices)
         nxt = next(wanted, None)
         i = -first
