@@ -11,6 +11,10 @@ name next to the output and rename it into place. Each leaves a marker file in w
 The checks compare both the paths as given and with symlinks resolved. Orphan temporary
 directories of an interrupted run (their process gone, the marker inside) are removed by the
 next run of the same tool on the same output.
+
+The preprocessors (``preprocess/prep_*.py --out-dir``) write a few named files into a directory that
+may hold others: they write all of them into such a temporary directory and move them into place at
+the end (:func:`publish_files`), replacing only the files of those names.
 """
 import glob
 import logging
@@ -138,3 +142,20 @@ def publish_dir(tmp: str, out_dir: str):
         raise
     if old is not None:
         shutil.rmtree(old)
+
+
+def publish_files(tmp: str, out_dir: str, tool: str):
+    """Move every file of the finished ``tmp`` (but ``tool``'s marker) into ``out_dir`` (created if missing),
+    each by one rename that replaces the file of that name, then remove ``tmp``; the other entries of
+    ``out_dir`` stay. Everything was written before the first rename, so a run that fails or is killed
+    earlier leaves the files of ``out_dir`` as they were (a kill between these few renames may leave some
+    replaced). A name that is a directory in ``out_dir`` is refused before any rename."""
+    names = sorted(n for n in os.listdir(tmp) if n != marker_name(tool))
+    for n in names:
+        dst = os.path.join(out_dir, n)
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            raise ValueError(f"{dst}: is a directory, where {tool} writes a file of that name: move it away")
+    os.makedirs(out_dir, exist_ok=True)
+    for n in names:
+        os.replace(os.path.join(tmp, n), os.path.join(out_dir, n))
+    shutil.rmtree(tmp)

@@ -517,6 +517,36 @@ def test_failed_run_leaves_previous_output_intact(tmp_path):
     assert snapshot(out) == before
 
 
+
+def test_run_failing_while_writing_leaves_previous_output_byte_identical(tmp_path):
+    """A bad row after good ones that only the manifest writer catches (a tab in the speaker: the
+    manifests are tab-separated) fails after the vocabulary and the first manifests are written: they go
+    to a temporary directory next to --out-dir, moved into place only at the end; an earlier output stays
+    byte-identical, and the temporary directory is gone. One a killed run left is removed by the next."""
+    release = _phoenix_release(tmp_path)
+    out = tmp_path / "out"
+    run_prep(prep_phoenix14t, release, out)
+    (out / "notes.txt").write_text("mine\n", encoding="utf-8")  # not written by the preprocessor: kept
+    before = snapshot(out)
+    train, test = phoenix_corpus_path(release, "train"), phoenix_corpus_path(release, "test")
+    _edit_lines(train, lambda ls: ls.__setitem__(1, ls[1].rsplit("|", 1)[0] + "|eine ganz andere satz"))
+    _edit_lines(test, lambda ls: ls.__setitem__(2, ls[2].replace("|Signer", "|Sig\tner")))
+    with pytest.raises(SignDataError) as e:
+        run_prep(prep_phoenix14t, release, out, "--vocab-size", "60")
+    assert str(e.value).startswith(f"{out / 'test.tsv'}: row 2: speaker 'Sig\\tner"), str(e.value)
+    assert snapshot(out) == before
+    assert sorted(os.listdir(tmp_path)) == ["out", "release"]  # no temporary directory left
+    # the same edit without the bad row succeeds and replaces only the preprocessor's files
+    _edit_lines(test, lambda ls: ls.__setitem__(2, ls[2].replace("|Sig\tner", "|Signer")))
+    orphan = tmp_path / ".out.999999999.0123abcd.tmp"  # as a killed run leaves it (no such process)
+    orphan.mkdir()
+    (orphan / ".flallm-prepare").write_text("written by flallm-prepare\n", encoding="utf-8")
+    run_prep(prep_phoenix14t, release, out, "--vocab-size", "60")
+    after = snapshot(out)
+    assert set(after) == set(before) and after["notes.txt"] == before["notes.txt"]
+    assert after["train.tsv"] != before["train.tsv"] and "eine ganz andere satz" in after["train.tsv"].decode()
+    assert sorted(os.listdir(tmp_path)) == ["out", "release"]
+
 def test_frame_corrupted_after_preprocessing(tmp_path):
     release = _phoenix_release(tmp_path)
     out = str(tmp_path / "out")

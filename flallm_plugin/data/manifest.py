@@ -6,7 +6,7 @@ is tab-separated with a header line and no quoting (``csv.QUOTE_NONE``), which
 reads back; both files are written to a temporary name and renamed.
 """
 import csv
-from typing import Any, Dict, Iterable, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import yaml
 
@@ -16,24 +16,26 @@ from flallm_plugin.data.errors import SignDataError
 _FORBIDDEN = ("\t", "\n", "\r")
 
 
-def write_manifest(path: str, rows: Iterable[Sequence[Any]], columns: Sequence[str]):
+def write_manifest(path: str, rows: Iterable[Sequence[Any]], columns: Sequence[str], name: Optional[str] = None):
     """Write ``rows`` (one value per column; ``None`` is written empty) under a ``columns`` header.
 
     A row with the wrong number of values, or a value holding a tab or a line break
-    (which the unquoted format cannot represent), is an error naming the file, the
-    row and the column; nothing is written then.
+    (which the unquoted format cannot represent), is an error naming the file (``name``, if
+    given: the file that ``path``, a temporary name, becomes), the row and the column; nothing
+    is written then.
     """
+    shown = name or path
     columns = list(columns)
     checked = []
     for i, row in enumerate(rows, start=1):
         row = list(row)
         if len(row) != len(columns):
             raise SignDataError(
-                f"{path}: row {i}: {len(row)} values for {len(columns)} columns ({' '.join(columns)})"
+                f"{shown}: row {i}: {len(row)} values for {len(columns)} columns ({' '.join(columns)})"
             )
         for col, value in zip(columns, row):
             if isinstance(value, str) and any(c in value for c in _FORBIDDEN):
-                raise SignDataError(f"{path}: row {i}: {col} {value[:60]!r} contains a tab or line break")
+                raise SignDataError(f"{shown}: row {i}: {col} {value[:60]!r} contains a tab or line break")
         checked.append(row)
 
     def write(f):

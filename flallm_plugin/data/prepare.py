@@ -11,11 +11,13 @@ directory read by the ``sign_translation`` task::
     OUT/spm.model        (or the reused sentencepiece model)
     OUT/dict.txt         fairseq dictionary
 
-Everything is checked before anything is written, and each file is written to a
-temporary name and renamed, so a failed run never leaves a half-written directory.
+Everything is checked before anything is written; the files are written into a new temporary
+directory next to OUT and moved into OUT at the end, replacing only the files of those names, so a
+failed or interrupted run leaves an earlier OUT as it was.
 """
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +26,7 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from flallm_plugin.data.atomic_file import atomic_copy, atomic_write_text
+from flallm_plugin.data.atomic_file import atomic_write_text
 from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.manifest import write_data_config, write_manifest
@@ -37,11 +39,13 @@ from flallm_plugin.data.video_io import (
     read_image,
     video_kind,
 )
+from flallm_plugin.out_dir import make_temp_dir, publish_files, remove_orphan_temp_dirs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
 JPEG_END = b"\xff\xd9"  # end-of-image marker
+PREPARE_TOOL = "flallm-prepare"  # names the marker of the temporary directory (out_dir.py)
 
 
 @dataclass
@@ -177,9 +181,6 @@ def write_data_dir(
     train_split: str = "train",
 ) -> Dict:
     """Validate every split, then write the data directory (see the module docstring)."""
-    import sentencepiece as spm
-    from fairseq.data import Dictionary
-
     t0 = time.time()
     if getattr(args, "export_train_text", None):
         if train_split not in splits:
@@ -205,7 +206,39 @@ def write_data_dir(
         raise SignDataError(f"no {train_split!r} split found")
     probe_all(splits, video_root, args.verify_frames, args.workers)
 
-    os.makedirs(args.out_dir, exist_ok=True)
+    if os.path.lexists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise ValueError(f"--out-dir {args.out_dir}: exists and is not a directory")
+    # every file is written into a new temporary directory next to --out-dir and moved into place at
+    # the end: a run that fails or is killed leaves an earlier output as it was (out_dir.py)
+    remove_orphan_temp_dirs(args.out_dir, PREPARE_TOOL)
+    out = make_temp_dir(args.out_dir, PREPARE_TOOL)
+    try:
+        tgt_dict, spm_name, unk_rate = _write_files(out, splits, video_root, args, bleu_tokenizer, train_split)
+        publish_files(out, args.out_dir, PREPARE_TOOL)
+    except BaseException:
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        raise
+    summary = {
+        "out_dir": args.out_dir,
+        "splits": {
+            k: {"rows": len(v), "frames": int(sum(s.n_frames for s in v))} for k, v in splits.items()
+        },
+        "vocab_size": len(tgt_dict),
+        "train_unk_rate": unk_rate[train_split],
+        "unk_rate": unk_rate,
+        "seconds": round(time.time() - t0, 1),
+    }
+    print_summary(summary)
+    return summary
+
+
+def _write_files(out: str, splits: Dict[str, List[Sample]], video_root: str, args: argparse.Namespace,
+                 bleu_tokenizer: str, train_split: str):
+    """The data directory's files, written into ``out``: (dictionary, sentencepiece model's name, unk rates)."""
+    import sentencepiece as spm
+    from fairseq.data import Dictionary
+
     train_texts = [s.tgt_text for s in splits[train_split]]
     with tempfile.TemporaryDirectory() as tmp:
         if args.spm_model:
@@ -235,8 +268,8 @@ def write_data_dir(
         # dictionary) are reported, not hidden: ids turn them into <unk>, scores use the original text
         unk_rate = {split: unk_piece_rate([s.tgt_text for s in samples], sp, tgt_dict)
                     for split, samples in splits.items()}
-        atomic_copy(spm_src, os.path.join(args.out_dir, spm_name))
-        dict_path = os.path.join(args.out_dir, "dict.txt")
+        shutil.copyfile(spm_src, os.path.join(out, spm_name))
+        dict_path = os.path.join(out, "dict.txt")
         atomic_write_text(dict_path, lambda f: tgt_dict.save(f))
 
     for split, samples in splits.items():
@@ -247,7 +280,8 @@ def write_data_dir(
             [s.id, s.video, s.n_frames, s.tgt_text, s.speaker] + ([s.start, s.end] if has_clip else [])
             for s in samples
         )
-        write_manifest(os.path.join(args.out_dir, f"{split}.tsv"), rows, cols)
+        name = f"{split}.tsv"  # errors name the file it becomes
+        write_manifest(os.path.join(out, name), rows, cols, name=os.path.join(args.out_dir, name))
 
     config = {
         "vocab_filename": "dict.txt",
@@ -264,19 +298,8 @@ def write_data_dir(
         "bleu_tokenizer": bleu_tokenizer,
         "tgt_lang_tag": args.tgt_lang_tag,
     }
-    write_data_config(os.path.join(args.out_dir, "config.yaml"), config)
-    summary = {
-        "out_dir": args.out_dir,
-        "splits": {
-            k: {"rows": len(v), "frames": int(sum(s.n_frames for s in v))} for k, v in splits.items()
-        },
-        "vocab_size": len(tgt_dict),
-        "train_unk_rate": unk_rate[train_split],
-        "unk_rate": unk_rate,
-        "seconds": round(time.time() - t0, 1),
-    }
-    print_summary(summary)
-    return summary
+    write_data_config(os.path.join(out, "config.yaml"), config)
+    return tgt_dict, spm_name, unk_rate
 
 
 def unk_piece_rate(texts: List[str], sp, tgt_dict) -> float:
