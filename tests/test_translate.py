@@ -242,6 +242,30 @@ def test_single_frame_is_refused_not_translated_empty(exported, tmp_path):
                    "short to translate (a still image is not a signed sentence); give the whole video"], r.stderr
 
 
+def test_list_streams_each_result_as_it_is_done(exported, tmp_path):
+    """``--list`` with --batch-size 1: each result is printed and flushed before the next input is read
+    (the progress line ``[k/N] INPUT`` goes to stderr after its result; stdout and stderr share one pipe
+    here, so their order is the order of the writes); a bad input later in the list stops with one line,
+    after the results before it."""
+    import subprocess
+
+    from helpers import BIN, REPO
+
+    model = exported["stage1"]["dir"]
+    good = exported["folders"][:2]
+    missing = str(tmp_path / "missing.mp4")
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("\n".join(good + [missing]) + "\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([*TRANSLATE, model, "--list", str(listing), "--batch-size", "1", "--cpu"], env=env,
+                          cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.strip() and not warning(line)]
+    assert proc.returncode == 1, proc.stdout
+    assert [line.split("\t")[0] for line in lines] == [
+        good[0], "[1/3] " + good[0], good[1], "[2/3] " + good[1],
+        f"flallm-translate: error: {missing}: video file not found"], proc.stdout
+    assert [line.split("\t")[1] for line in lines[0:3:2]] == exported["stage1"]["before_move"][:2]
+
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_python_api_matches_cli(exported, stage, tmp_path):
     from flallm_plugin import SignTranslator

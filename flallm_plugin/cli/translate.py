@@ -15,9 +15,12 @@ fairseq-generate's ``D-`` line for the same video.
 
 Prints ``INPUT<TAB>translation`` per input (``INPUT<TAB>score<TAB>translation`` per hypothesis with
 ``--nbest`` > 1), or with ``--json`` one JSON object per line: translation, n-best with scores
-(fairseq's length-normalised log-probability, natural log), frames read, seconds. Every input is
-checked before anything is translated: a bad one (unreadable, no frames, wrong feature width) stops
-with one line naming it, unless ``--skip-bad`` (reported on stderr, the rest translated).
+(fairseq's length-normalised log-probability, natural log), frames read, seconds. Results stream:
+the inputs are translated in chunks of ``--batch-size``, in the order given, and each chunk's results
+are printed (and flushed) as soon as it is done, with a progress line ``[k/N] INPUT`` per input on
+stderr. The inputs of a chunk are checked before it is translated: a bad one (unreadable, no frames,
+wrong feature width) stops with one line naming it (the results of the chunks before it are printed),
+unless ``--skip-bad`` (reported on stderr, the rest translated).
 """
 import argparse
 import json
@@ -45,7 +48,8 @@ def get_parser():
     p.add_argument("--fp16", action="store_true", help="half precision (GPU)")
     p.add_argument("--json", action="store_true", help="one JSON object per input")
     p.add_argument("--skip-bad", action="store_true", help="report bad inputs on stderr and translate the rest")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (shown on stderr for many inputs)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines ([k/N] INPUT on stderr as each input is done, for more than one input)")
     return p
 
 
@@ -66,27 +70,35 @@ def translate(args, out=sys.stdout) -> int:
     from flallm_plugin.hub import SignTranslator, check_clip_bounds
 
     check_clip_bounds(args.start, args.end, prefix="--")  # before the model is loaded
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size}: expected at least 1")
     inputs = read_inputs(args)
     if not inputs:
         raise ValueError("no input: give video files, frame folders or .npy files, '-' (stdin) or --list FILE")
     translator = SignTranslator.from_pretrained(args.model_dir, cpu=args.cpu, fp16=args.fp16)
-    results = translator.translate_full(
-        inputs, beam=args.beam, nbest=args.nbest, start=args.start, end=args.end, batch_size=args.batch_size,
-        skip_bad=args.skip_bad, progress=not args.no_progress and len(inputs) > 1, lenpen=args.lenpen,
-        max_len_a=args.max_len_a, max_len_b=args.max_len_b,
-    )
-    skipped = 0
-    for r in results:
-        if r.error is not None:
-            skipped += 1
-            print(f"flallm-translate: skipped: {r.error}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(r.to_json(), ensure_ascii=False), file=out)
-        elif r.error is None and args.nbest == 1:
-            print(f"{r.input}\t{r.translation}", file=out)
-        elif r.error is None:
-            for text, score in r.nbest:
-                print(f"{r.input}\t{score:.4f}\t{text}", file=out)
+    progress = not args.no_progress and len(inputs) > 1
+    skipped = done = 0
+    for first in range(0, len(inputs), args.batch_size):  # a chunk at a time: results as they come
+        results = translator.translate_full(
+            inputs[first : first + args.batch_size], beam=args.beam, nbest=args.nbest, start=args.start,
+            end=args.end, batch_size=args.batch_size, skip_bad=args.skip_bad, lenpen=args.lenpen,
+            max_len_a=args.max_len_a, max_len_b=args.max_len_b,
+        )
+        for r in results:
+            done += 1
+            if r.error is not None:
+                skipped += 1
+                print(f"flallm-translate: skipped: {r.error}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(r.to_json(), ensure_ascii=False), file=out)
+            elif r.error is None and args.nbest == 1:
+                print(f"{r.input}\t{r.translation}", file=out)
+            elif r.error is None:
+                for text, score in r.nbest:
+                    print(f"{r.input}\t{score:.4f}\t{text}", file=out)
+            out.flush()
+            if progress:
+                print(f"[{done}/{len(inputs)}] {r.input}", file=sys.stderr, flush=True)
     if skipped:
         print(f"flallm-translate: {skipped} of {len(inputs)} inputs skipped", file=sys.stderr)
     return 0
