@@ -233,6 +233,63 @@ def test_utf8_bom_in_manifest_and_phoenix_csv_is_dropped_and_utf16_named(data_di
         read_manifest(str(manifest))
 
 
+# ----------------------------------------------------------------- paths outside the data directory
+SECRET = "TOPSECRET first line of a file outside the data directory"
+
+
+@pytest.mark.parametrize("key,value", [
+    ("vocab_filename", "ABS"), ("vocab_filename", "../outside.txt"),
+    ("bpe_tokenizer.sentencepiece_model", "ABS"),
+])
+def test_config_file_outside_the_data_directory_is_refused_unread(data_dir, tmp_path, key, value):
+    """``vocab_filename: /etc/passwd`` used to be read as a dictionary, and fairseq's parse error quoted
+    its first line; now it is refused before it is opened, naming config.yaml and the key."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text(SECRET + "\n", encoding="utf-8")
+    value = str(outside) if value == "ABS" else value
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in os.listdir(data_dir):
+        if name != "config.yaml":
+            os.symlink(os.path.join(data_dir, name), data / name)  # symlinks inside the directory are fine
+    config = yaml.safe_load(open(os.path.join(data_dir, "config.yaml"), encoding="utf-8"))
+    if key == "vocab_filename":
+        config["vocab_filename"] = value
+    else:
+        config["bpe_tokenizer"]["sentencepiece_model"] = value
+    (data / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    expected = (f"{data / 'config.yaml'}: {key}: {value!r} is outside the data directory {data}; copy the file "
+                "into it and give its name there")
+    with pytest.raises(ValueError) as e:
+        SignDataConfig(str(data / "config.yaml"))
+    assert str(e.value) == expected
+    proc = run(["fairseq-train", str(data), *COMMON, *TRAIN, "--batch-size", "2", "--save-dir", str(tmp_path / "ckpt")],
+               check=False, timeout=300)
+    assert proc.returncode != 0 and last_line(proc).endswith(expected), proc.stderr[-2000:]
+    assert "TOPSECRET" not in proc.stdout + proc.stderr
+
+
+def test_manifest_video_path_leaving_the_video_root_is_refused(data_dir, tmp_path):
+    from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in os.listdir(data_dir):
+        if name != "dev.tsv":
+            os.symlink(os.path.join(data_dir, name), data / name)
+    lines = open(os.path.join(data_dir, "dev.tsv"), encoding="utf-8").read().splitlines()
+    cols = lines[2].split("\t")
+    cols[1] = "../../x"
+    lines[2] = "\t".join(cols)
+    (data / "dev.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = SignDataConfig(str(data / "config.yaml"))
+    with pytest.raises(SignDataError) as e:
+        SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
+                                               sampling_rate=None, augment=False, seed=1)
+    assert str(e.value) == (f"{data / 'dev.tsv'}: line 3: video '../../x' leads out of the video root "
+                            f"{cfg.video_root} (video_root of {data / 'config.yaml'}): give a path under it, "
+                            "or an absolute path"), str(e.value)
+
 @pytest.mark.parametrize("text,expected", [
     ("vocab_filename: dict.txt\nsampling_rate: 0.25\nresize: 32\nsampling_rate: 0.5\n",
      "duplicate key 'sampling_rate' (first on line 2, again on line 4): keep one"),

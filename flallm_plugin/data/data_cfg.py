@@ -23,6 +23,7 @@ Every key and its type are checked when the file is read: an unknown key (a miss
 """
 import difflib
 import numbers
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -202,6 +203,7 @@ class SignDataConfig(object):
         validate_config(self.path, config)
         self.config: Dict[str, Any] = config
         self.root = self.path.parent
+        _ = self.vocab_filename, self.bpe_tokenizer  # a file outside the data directory is refused now
 
     def _abs(self, x: Optional[str]) -> Optional[str]:
         """Resolve a path relative to the data directory (as S2TDataConfig does)."""
@@ -212,10 +214,23 @@ class SignDataConfig(object):
             p = self.root / p
         return p.as_posix()
 
+    def _in_data_dir(self, key: str, x: str) -> str:
+        """:meth:`_abs` of a file the data directory must hold (as written, symlinks not followed): one
+        named outside it (``vocab_filename: /etc/passwd``, ``../../x``) is refused unread, so no error
+        can quote it."""
+        p = self._abs(x)
+        root = os.path.normpath(os.path.abspath(self.root))
+        if not os.path.normpath(os.path.abspath(p)).startswith(root + os.sep):
+            raise ValueError(
+                f"{self.path}: {key}: {x!r} is outside the data directory {root}; copy the file into it and "
+                "give its name there"
+            )
+        return p
+
     @property
     def vocab_filename(self) -> str:
-        """fairseq dictionary file (relative to the data directory)"""
-        return self._abs(self.config.get("vocab_filename", "dict.txt"))
+        """fairseq dictionary file (relative to the data directory, inside it)"""
+        return self._in_data_dir("vocab_filename", self.config.get("vocab_filename", "dict.txt"))
 
     @property
     def bpe_tokenizer(self) -> Optional[Dict[str, Any]]:
@@ -225,7 +240,7 @@ class SignDataConfig(object):
             return None
         bpe = dict(bpe)
         if "sentencepiece_model" in bpe:
-            bpe["sentencepiece_model"] = self._abs(bpe["sentencepiece_model"])
+            bpe["sentencepiece_model"] = self._in_data_dir("bpe_tokenizer.sentencepiece_model", bpe["sentencepiece_model"])
         return bpe
 
     @property

@@ -302,6 +302,11 @@ class SignTranslationDatasetCreator(object):
             seen.add(r["id"])
             if not r["video"]:
                 raise SignDataError(f"{where}: empty video path")
+            if not os.path.isabs(r["video"]) and os.path.normpath(r["video"]).split(os.sep)[0] == os.pardir:
+                raise SignDataError(
+                    f"{where}: video {r['video']!r} leads out of the video root {video_root} (video_root of "
+                    f"{cfg.path}): give a path under it, or an absolute path"
+                )
             path = r["video"] if os.path.isabs(r["video"]) else os.path.join(video_root, r["video"])
             if check_files and not os.path.exists(path):
                 raise SignDataError(f"{where}: {path}: no such frame folder or file")
