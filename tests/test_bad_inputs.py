@@ -233,6 +233,41 @@ def test_utf8_bom_in_manifest_and_phoenix_csv_is_dropped_and_utf16_named(data_di
         read_manifest(str(manifest))
 
 
+# ----------------------------------------------------------------- sampling rate and crop
+def test_crop_larger_than_resize_in_config_names_the_file(tmp_path):
+    for config, resize in (({"resize": 32, "crop": 40}, 32), ({"crop": 300}, 256)):  # 256: the default resize
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(dict({"vocab_filename": "dict.txt"}, **config)), encoding="utf-8")
+        with pytest.raises(ValueError) as e:
+            SignDataConfig(str(path))
+        assert str(e.value) == (f"{path}: crop {config['crop']} exceeds resize {resize} (frames are resized to "
+                                "resize x resize, then cropped): set crop <= resize, e.g. resize 256, crop 224")
+
+
+@pytest.mark.parametrize("option,value,expected", [
+    ("--sampling-rate", "nan", "--sampling-rate nan: sampling rate must be in (0, 1], got nan: use one of "
+     "(1.0, 0.5, 0.25, 0.125) (the share of frames kept; the paper's is 0.25)"),
+    ("--sampling-rate", "-1", "--sampling-rate -1.0: sampling rate must be in (0, 1], got -1.0: use one of"),
+    ("--crop", "40", "--crop 40 exceeds --resize 32 (frames are resized, then cropped): pass --crop <= --resize, "
+     "e.g. --resize 256 --crop 224"),
+])
+def test_bad_sampling_rate_or_crop_of_the_preprocessor_is_one_line(phoenix_release, tmp_path, option, value,
+                                                                   expected):
+    with pytest.raises(ValueError) as e:
+        run_prep(prep_phoenix14t, phoenix_release, tmp_path / "out", option, value)
+    assert str(e.value).startswith(expected) and "\n" not in str(e.value), str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "0"])
+def test_bad_sampling_rate_of_the_task_is_one_line(data_dir, tmp_path, value):
+    proc = run(["fairseq-train", data_dir, *COMMON, *TRAIN, "--batch-size", "2", "--sampling-rate", value,
+                "--save-dir", str(tmp_path / "ckpt")], check=False, timeout=300)
+    assert proc.returncode != 0
+    assert last_line(proc).endswith(f"--sampling-rate {float(value)}: sampling rate must be in (0, 1], got "
+                                    f"{float(value)}: use one of (1.0, 0.5, 0.25, 0.125) (the share of frames "
+                                    "kept; the paper's is 0.25)"), proc.stderr[-2000:]
+
 # ----------------------------------------------------------------- paths outside the data directory
 SECRET = "TOPSECRET first line of a file outside the data directory"
 

@@ -26,12 +26,14 @@ def test_features_have_stride_one(tmp_path):
         cfg.sampling_stride(0.5)
 
 
-@pytest.mark.parametrize("rate", [0.0, -0.5, 1.5, 0.3])
+@pytest.mark.parametrize("rate", [0.0, -0.5, 1.5, 0.3, float("nan"), float("inf")])
 def test_bad_rates(tmp_path, rate):
     cfg = _cfg(tmp_path, sampling_rate=rate)
     with pytest.raises(ValueError) as e:
         cfg.sampling_stride()
-    assert str(e.value).startswith(f"{cfg.path}: sampling_rate: ")  # from the config: names it
+    assert str(e.value).startswith(f"{cfg.path}: sampling_rate: sampling rate ")  # from the config: names it
+    assert "use one of (1.0, 0.5, 0.25, 0.125)" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ValueError) as e:
         _cfg(tmp_path).sampling_stride(rate)
-    assert "sampling rate" in str(e.value)
+    assert str(e.value).startswith(f"--sampling-rate {rate}: sampling rate ")  # the task's option: names it
+    assert "use one of (1.0, 0.5, 0.25, 0.125)" in str(e.value)

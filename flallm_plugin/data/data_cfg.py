@@ -22,6 +22,7 @@ Every key and its type are checked when the file is read: an unknown key (a miss
 ``sampling_rat``) or a value of the wrong type is an error naming the file and the key.
 """
 import difflib
+import math
 import numbers
 import os
 from pathlib import Path
@@ -37,8 +38,9 @@ VALID_SAMPLING_RATES = (1.0, 0.5, 0.25, 0.125)
 
 def sampling_stride(rate: float) -> int:
     """Temporal stride for a sampling rate (1 -> 1, 0.5 -> 2, 0.25 -> 4, 0.125 -> 8)."""
-    if rate is None or rate <= 0 or rate > 1:
-        raise ValueError(f"sampling rate must be in (0, 1], got {rate}")
+    if rate is None or not math.isfinite(rate) or rate <= 0 or rate > 1:  # NaN passes both comparisons
+        raise ValueError(f"sampling rate must be in (0, 1], got {rate}: use one of {VALID_SAMPLING_RATES} "
+                         "(the share of frames kept; the paper's is 0.25)")
     stride = round(1.0 / rate)
     if abs(1.0 / stride - rate) > 1e-6:
         raise ValueError(
@@ -204,6 +206,9 @@ class SignDataConfig(object):
         self.config: Dict[str, Any] = config
         self.root = self.path.parent
         _ = self.vocab_filename, self.bpe_tokenizer  # a file outside the data directory is refused now
+        if self.crop > self.resize:
+            raise ValueError(f"{self.path}: crop {self.crop} exceeds resize {self.resize} (frames are resized to "
+                             "resize x resize, then cropped): set crop <= resize, e.g. resize 256, crop 224")
 
     def _abs(self, x: Optional[str]) -> Optional[str]:
         """Resolve a path relative to the data directory (as S2TDataConfig does)."""
@@ -311,7 +316,10 @@ class SignDataConfig(object):
                 )
             return 1
         if rate is not None:
-            return sampling_stride(rate)
+            try:
+                return sampling_stride(rate)
+            except ValueError as e:
+                raise ValueError(f"--sampling-rate {rate}: {e}") from e
         try:
             return sampling_stride(self.sampling_rate)
         except ValueError as e:

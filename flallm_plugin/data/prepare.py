@@ -192,9 +192,13 @@ def write_data_dir(
     if not args.out_dir:
         raise ValueError("--out-dir is required (unless --export-train-text)")
     video_root = os.path.abspath(video_root)
-    sampling_stride(args.sampling_rate)  # validates
+    try:
+        sampling_stride(args.sampling_rate)
+    except ValueError as e:
+        raise ValueError(f"--sampling-rate {args.sampling_rate}: {e}") from e
     if args.crop > args.resize:
-        raise ValueError(f"--crop {args.crop} exceeds --resize {args.resize}")
+        raise ValueError(f"--crop {args.crop} exceeds --resize {args.resize} (frames are resized, then cropped): "
+                         "pass --crop <= --resize, e.g. --resize 256 --crop 224")
     for split, samples in splits.items():
         seen = set()
         for s in samples:
