@@ -14,12 +14,12 @@ from typing import Optional
 
 import numpy as np
 import torch
-from fairseq import metrics
+from fairseq import metrics, utils
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
+from fairseq_cli.generate import get_symbols_to_strip_from_output
 from omegaconf import II, MISSING, OmegaConf, open_dict
-from omegaconf.errors import InterpolationResolutionError
 
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.data_cfg import SignDataConfig
@@ -27,6 +27,7 @@ from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCr
 from flallm_plugin.data.device_transforms import warp_frames
 from flallm_plugin.data.vocab_fingerprint import check_vocab_facts, write_vocab_facts
 from flallm_plugin.models.visual_encoder import convert_sync_batchnorm, lengths_to_mask
+from flallm_plugin.run_option import run_option
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import GRAD_NORMS_REGION, log_grad_norms
@@ -174,8 +175,6 @@ class SignTranslationTask(FairseqTask):
                     f"drops every batch whose size is not a multiple of {multiple}, so a small split would be empty; "
                     f"pass --required-batch-size-multiple 1 (or a divisor of {bsz})"
                 )
-        from fairseq import utils
-
         path = run_option(self.cfg, "path")
         for p in utils.split_paths(path) if path else []:
             check_checkpoint_file(p, "--path")
@@ -202,6 +201,8 @@ class SignTranslationTask(FairseqTask):
             blank_video=self.cfg.blank_video,
             augment_on_device=self.cfg.augment_on_device,
         )
+        # the split's original references, published per generated batch (inference_step) for the scorer
+        references.register(self.cfg.data, split, self.bleu_tokenizer)
 
     def get_batch_iterator(self, dataset, **kwargs):
         itr = super().get_batch_iterator(dataset, **kwargs)
@@ -359,13 +360,24 @@ class SignTranslationTask(FairseqTask):
             )
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
-        """fairseq-generate's step: generate, then hand the batch's original references (and the
-        data's BLEU tokenizer) to the scorer, which fairseq feeds in this batch's order."""
+        """fairseq-generate's step: generate, then publish the batch's original references for the
+        scorer, by the reference text fairseq-generate rebuilds from the ids (scoring/references.py)."""
         sample = self.augment_on_device(sample)
         hypos = self.generate(generator, models, sample, prefix_tokens, constraints)
-        if sample.get("tgt_text") is not None:
-            references.publish(sample["tgt_text"], self.bleu_tokenizer)
+        if sample.get("tgt_text") is not None and sample.get("target") is not None:
+            rebuilt = [self.reference_as_generate_prints_it(t, generator) for t in sample["target"]]
+            references.publish(self.cfg.data, sample["split"], sample["id"].tolist(), rebuilt, sample["tgt_text"])
         return hypos
+
+    def reference_as_generate_prints_it(self, target: torch.Tensor, generator) -> str:
+        """A padded target row -> the reference text ``fairseq-generate`` hands the scorer (its ``T-``
+        line): ids to pieces (those outside the vocabulary as ``<<unk>>``, the generator's symbols to
+        strip removed), then the task's subword model undone."""
+        tokens = utils.strip_pad(target, self.tgt_dict.pad()).int().cpu()
+        text = self.tgt_dict.string(
+            tokens, escape_unk=True, extra_symbols_to_ignore=get_symbols_to_strip_from_output(generator)
+        )
+        return self.bpe.decode(text) if self.bpe is not None else text
 
     # -------------------------------------------------------------- training
     def augment_on_device(self, sample):
@@ -445,19 +457,6 @@ class SignTranslationTask(FairseqTask):
         metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
         metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
         metrics.log_derived("bleu", compute_bleu)
-
-
-def run_option(cfg, key):
-    """An option of the run's other groups that the task config interpolates (``II``); ``None``
-    where it is not known: a task config built from an argparse namespace without it, or
-    one set up on its own."""
-    try:
-        value = getattr(cfg, key, None)
-    except InterpolationResolutionError:
-        return None
-    if isinstance(value, str) and value.startswith("${"):
-        return None
-    return value
 
 
 def compute_bleu(meters) -> float:
