@@ -23,6 +23,7 @@ from omegaconf import II, MISSING, OmegaConf, open_dict
 
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.inference_dataset import SignInferenceDataset
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 from flallm_plugin.data.device_transforms import warp_frames
 from flallm_plugin.data.vocab_fingerprint import check_vocab_facts, write_vocab_facts
@@ -203,6 +204,17 @@ class SignTranslationTask(FairseqTask):
         )
         # the split's original references, published per generated batch (inference_step) for the scorer
         references.register(self.cfg.data, split, self.bleu_tokenizer)
+
+    def build_dataset_for_inference(self, src_tokens, src_lengths, **kwargs):
+        """fairseq's hub convention (as ``speech_to_text``, whose ``src_tokens`` are audio paths): a
+        dataset of the inputs to translate, read and transformed as ``fairseq-generate`` reads a split
+        (evaluation mode: sampling phase 0, centre crop). ``src_tokens``: video files or frame folders
+        (paths), ``T x H x W x 3`` uint8 RGB arrays, or, with ``feature_level``, ``T x C`` float feature
+        arrays or ``.npy`` files; ``src_lengths``: their frames (before temporal sampling) or feature
+        rows. Keyword arguments: see :class:`~flallm_plugin.data.inference_dataset.SignInferenceDataset`."""
+        return SignInferenceDataset(
+            self.data_cfg, src_tokens, src_lengths, sampling_rate=self.cfg.sampling_rate, **kwargs
+        )
 
     def get_batch_iterator(self, dataset, **kwargs):
         itr = super().get_batch_iterator(dataset, **kwargs)
