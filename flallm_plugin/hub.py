@@ -5,12 +5,15 @@ A model directory is written by ``flallm-export`` (:mod:`flallm_plugin.cli.expor
 resize/crop, mean/std, sampling rate, language tag and BLEU tokenizer), ``dict.txt``, the
 sentencepiece model and a ``README.md`` model card. Loading it is fairseq's own hub loading
 (:func:`fairseq.hub_utils.from_pretrained` -> ``checkpoint_utils.load_model_ensemble_and_task``,
-``weights_only`` like every checkpoint here), and generation is fairseq's
-:class:`~fairseq.hub_utils.GeneratorHubInterface.generate` (``task.build_generator`` +
-``task.inference_step``, the same ``SequenceGenerator`` and language-tag handling as
-``fairseq-generate``); only the batches differ: they come from the sign dataset's own reading,
-transform and collater, in its evaluation mode (sampling phase 0, centre crop), so a sample of a
-data split translated here gives exactly ``fairseq-generate``'s hypothesis for it::
+``weights_only`` like every checkpoint here). Generation follows fairseq's hub interface
+(:class:`~fairseq.hub_utils.GeneratorHubInterface`): its ``generate`` is overridden publicly,
+because fairseq's takes token lists and batches them in a private method; here the inputs become
+the task's ``build_dataset_for_inference`` (as ``speech_to_text``'s audio paths do), batched by
+``task.get_batch_iterator`` and decoded by ``task.build_generator`` + ``task.inference_step`` (the
+same ``SequenceGenerator`` and language-tag handling as ``fairseq-generate``), ``verbose`` logging
+fairseq's ``S``/``H``/``P`` lines. The dataset reads a path exactly as a data split's row is read
+for ``fairseq-generate`` (evaluation mode: sampling phase 0, centre crop), so a sample of a data
+split translated here gives exactly ``fairseq-generate``'s hypothesis for it::
 
     from flallm_plugin import SignTranslator
 
@@ -27,33 +30,28 @@ output with the model's stage-1 visual encoder; width :attr:`SignTranslator.feat
 anything is translated; a bad one raises :class:`BadInputError` naming it, or, with
 ``skip_bad=True``, is reported in its :class:`Translation` and skipped.
 """
+import copy
 import logging
 import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from fairseq import hub_utils
+from fairseq import hub_utils, utils
 from fairseq.hub_utils import GeneratorHubInterface
+from omegaconf import open_dict
 from tqdm import tqdm
 
 # torch.load's allowlist, and the task and architectures fairseq's hub loading builds
 from flallm_plugin import checkpoint_safety, models, tasks  # noqa: F401
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.errors import SignDataError
-from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset, SignTranslationDatasetItem
-from flallm_plugin.data.video_io import (
-    count_video_frames,
-    list_frame_files,
-    load_features,
-    num_sampled,
-    sample_indices,
-    video_kind,
-)
+from flallm_plugin.data.video_io import count_video_frames, list_frame_files, load_features, num_sampled, video_kind
 from flallm_plugin.models.stage1_features import LightTFeatures
 
 logger = logging.getLogger(__name__)
@@ -87,11 +85,13 @@ class Translation(object):
     translation: Optional[str] = None
     nbest: List[Tuple[str, float]] = field(default_factory=list)  # (text, fairseq score: mean log-prob, ln)
     frames: int = 0  # frames read (after temporal sampling), or feature frames
-    seconds: float = 0.0  # reading this input + translating the batch it was in
+    seconds: float = 0.0  # reading and translating the batch this input was in
     error: Optional[str] = None  # why it was skipped (skip_bad)
     # with keep_clips=True: the T x crop x crop x 3 uint8 RGB frames the model read (sampled, resized,
     # cropped; video, frame-folder and array inputs); never in to_json
     clip: Optional[np.ndarray] = field(default=None, repr=False)
+    # fairseq's hypothesis dicts (tokens, score, positional_scores, ...), best first; never in to_json
+    hypos: Optional[List[dict]] = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         if self.error is not None:
@@ -117,21 +117,6 @@ class _Input(object):
     @property
     def is_features(self) -> bool:
         return self.kind in ("features", "feature_array")
-
-
-@dataclass
-class _Job(object):
-    """One call's inputs, what reads them, and what happened to each (passed through the hub's
-    ``generate`` as its ``tokenized_sentences``)."""
-
-    inputs: List[_Input]
-    dataset: SignTranslationDataset
-    results: List[Translation]
-    batch_size: int
-    skip_bad: bool
-    progress: Any = None  # a tqdm bar, or None
-    keep_clips: bool = False  # keep each input's frames in its Translation.clip
-    translated: List[int] = field(default_factory=list)  # input indices, in generation order
 
 
 class SignTranslator(GeneratorHubInterface):
@@ -247,7 +232,9 @@ class SignTranslator(GeneratorHubInterface):
                 bad.append((i, str(e)))
         return good, bad
 
-    def _job(self, inputs, start, end, batch_size, skip_bad, min_frames: int = MIN_FRAMES) -> _Job:
+    def _check_all(self, inputs, start, end, batch_size, skip_bad, min_frames: int = MIN_FRAMES):
+        """(the good inputs, a :class:`Translation` per input): every input checked before anything is
+        read; bad ones raise together, or with ``skip_bad`` are reported in their result."""
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         good, bad = self.check_inputs(inputs, start, end, min_frames)
@@ -256,80 +243,118 @@ class SignTranslator(GeneratorHubInterface):
         results = [Translation(input=self._name(x, i)) for i, x in enumerate(inputs)]
         for i, msg in bad:
             results[i].error = msg
-        # the dataset reads the path inputs exactly as for fairseq-generate (is_train_split=False)
-        dataset = SignTranslationDataset(
-            "translate",
-            is_train_split=False,
-            cfg=self.data_cfg,
-            video_paths=[inp.name for inp in good],
-            n_frames=[inp.n_frames for inp in good],
-            starts=[start] * len(good),
-            ends=[end] * len(good),
-            sampling_rate=self.task.cfg.sampling_rate,
-            augment=False,
-            shuffle=False,
-        )
-        return _Job(good, dataset, results, batch_size, skip_bad)
+        return good, results
+
+    def _datasets(self, good: List[_Input], start, end, skip_bad) -> List[Tuple[List[_Input], Any]]:
+        """The task's inference datasets (``build_dataset_for_inference``, fairseq's hub convention):
+        one of the videos, one of the cached features (batched apart), each with its inputs."""
+        out = []
+        for features in (False, True):
+            inputs = [inp for inp in good if inp.is_features == features]
+            if not inputs:
+                continue
+            dataset = self.task.build_dataset_for_inference(
+                [inp.path if inp.array is None else inp.array for inp in inputs],
+                [inp.n_frames for inp in inputs],
+                starts=[start] * len(inputs),
+                ends=[end] * len(inputs),
+                names=[inp.name for inp in inputs],
+                feature_level=self.feature_level if features else None,
+                skip_bad=skip_bad,
+            )
+            out.append((inputs, dataset))
+        return out
+
+    def _batches(self, datasets, batch_size: int) -> Iterator[Tuple[List[_Input], dict]]:
+        """(the dataset's inputs, batch), batched by the task as fairseq's hub batches (longest first)."""
+        for inputs, dataset in datasets:
+            with warnings.catch_warnings():
+                # fairseq's loader always asks for pinned memory, which only a GPU uses; on a machine
+                # without one torch warns at every loader, on the stderr of flallm-translate's user
+                warnings.filterwarnings("ignore", message=".pin_memory. argument is set as true but no accelerator")
+                itr = self.task.get_batch_iterator(
+                    dataset=dataset,
+                    max_sentences=batch_size,
+                    max_positions=self.max_positions,
+                    disable_iterator_cache=True,
+                ).next_epoch_itr(shuffle=False)
+            for batch in itr:
+                yield inputs, batch
 
     @staticmethod
     def _name(x, i) -> str:
         return f"array #{i}" if isinstance(x, (np.ndarray, torch.Tensor)) else os.fspath(x)
 
-    @staticmethod
-    def _item(job: _Job, pos: int) -> SignTranslationDatasetItem:
-        """The dataset item of the ``pos``-th good input, with the input's index as its id."""
-        inp, ds = job.inputs[pos], job.dataset
-        if inp.kind in ("video", "frames"):
-            item = ds[pos]
-        elif inp.kind == "array":  # the dataset's own sampling (phase 0) and eval transform
-            idx = sample_indices(inp.n_frames, ds.stride, 0)
-            item = SignTranslationDatasetItem(pos, torch.from_numpy(ds.transform([inp.array[i] for i in idx])))
-        else:  # as the dataset loads cached features
-            item = SignTranslationDatasetItem(pos, torch.from_numpy(np.ascontiguousarray(inp.array, dtype=np.float32)))
-        item.index = inp.index
-        return item
-
-    def _batches(self, job: _Job) -> Iterator[Tuple[bool, List[int], dict]]:
-        """(features?, input indices, collated batch): video and feature inputs in separate
-        batches, each kind longest first (as fairseq orders a dataset)."""
-        for features in (False, True):
-            order = [p for p, inp in enumerate(job.inputs) if inp.is_features == features]
-            order.sort(key=lambda p: -job.inputs[p].n_frames)
-            for b in range(0, len(order), job.batch_size):
-                items = []
-                for p in order[b : b + job.batch_size]:
-                    inp, t0 = job.inputs[p], time.perf_counter()
-                    try:
-                        item = self._item(job, p)
-                    except SignDataError as e:
-                        if not job.skip_bad:
-                            raise
-                        # the reader's own message names the input (the dataset adds a manifest row)
-                        job.results[inp.index].error = str(e.__cause__ or e)
-                        continue
-                    job.results[inp.index].frames = int(item.source.size(0))
-                    if job.keep_clips and not inp.is_features:
-                        job.results[inp.index].clip = item.source.numpy().copy()
-                    job.results[inp.index].seconds = time.perf_counter() - t0
-                    items.append(item)
-                if job.progress is not None:
-                    job.progress.update(len(order[b : b + job.batch_size]))
-                if items:
-                    yield features, [x.index for x in items], job.dataset.collater(items)
-
-    def _build_batches(self, job: _Job, skip_invalid_size_inputs: bool) -> Iterator[dict]:
-        """The hub's batches (``generate`` runs ``task.inference_step`` on each while we wait at ``yield``)."""
-        for features, indices, batch in self._batches(job):
-            t0 = time.perf_counter()
-            if features:  # cached features at the adapter's level: the encoder is told so per batch
-                batch["net_input"]["src_level"] = self.models[0].encoder.feature_level
-            yield batch
-            dt = time.perf_counter() - t0
-            for i in indices:
-                job.results[i].seconds += dt
-            job.translated.extend(indices)
-
     # ------------------------------------------------------------ translate
+    def generate(
+        self,
+        inputs: Union[InputLike, Sequence[InputLike]],
+        beam: int = 5,
+        verbose: bool = False,
+        inference_step_args: Optional[dict] = None,
+        prefix_allowed_tokens_fn=None,
+        start: Optional[float] = None,
+        end: Optional[float] = None,
+        batch_size: int = 8,
+        skip_bad: bool = False,
+        progress: bool = False,
+        keep_clips: bool = False,
+        **kwargs,
+    ) -> List[Translation]:
+        """fairseq's :meth:`~fairseq.hub_utils.GeneratorHubInterface.generate` for sign inputs: the
+        generator from the model's generation options updated with ``beam`` and ``kwargs``
+        (``task.build_generator``), batches of the task's inference dataset (``task.get_batch_iterator``)
+        and ``task.inference_step``; with ``verbose`` the ``S``/``H``/``P`` lines are logged per input as
+        fairseq's hub logs them (``S``: the input). -> a :class:`Translation` per input, in input order,
+        with every hypothesis of the beam (``nbest``, and fairseq's hypothesis dicts in ``hypos``).
+        The other options: see :meth:`translate_full`."""
+        inputs = self._as_list(inputs)
+        good, results = self._check_all(inputs, start, end, batch_size, skip_bad)
+        gen_args = copy.deepcopy(self.cfg.generation)
+        with open_dict(gen_args):
+            gen_args.beam = beam
+            for k, v in kwargs.items():
+                setattr(gen_args, k, v)
+        generator = self.task.build_generator(self.models, gen_args, prefix_allowed_tokens_fn=prefix_allowed_tokens_fn)
+        inference_step_args = inference_step_args or {}
+        with tqdm(total=len(good), unit="video", disable=not progress, file=sys.stderr) as bar:
+            t0 = time.perf_counter()
+            for dataset_inputs, batch in self._batches(self._datasets(good, start, end, skip_bad), batch_size):
+                for pos, message in batch.get("unreadable", []):
+                    results[dataset_inputs[pos].index].error = message
+                indices = [dataset_inputs[pos].index for pos in batch["id"].tolist()] if "id" in batch else []
+                if indices:
+                    net = batch["net_input"]
+                    for b, i in enumerate(indices):
+                        results[i].frames = n = int(net["src_lengths"][b])
+                        if keep_clips and "src_level" not in net:  # the frames the model reads, before normalisation
+                            results[i].clip = net["src_tokens"][b, :n].numpy().copy()
+                    batch = utils.apply_to_sample(lambda t: t.to(self.device), batch)
+                    hypos = self.task.inference_step(generator, self.models, batch, **inference_step_args)
+                    for i, h in zip(indices, hypos):
+                        results[i].hypos = h
+                        results[i].nbest = [(self.decode(x["tokens"]), float(x["score"])) for x in h]
+                        results[i].translation = results[i].nbest[0][0]
+                seconds = time.perf_counter() - t0
+                for i in indices:
+                    results[i].seconds = seconds
+                bar.update(len(indices) + len(batch.get("unreadable", [])))
+                t0 = time.perf_counter()
+        if verbose:
+            self._log([r for r in results if r.hypos is not None], gen_args)
+        return results
+
+    def _log(self, translated: List[Translation], gen_args):
+        """fairseq's hub ``verbose`` lines (``S``: the input, ``H``: score and text, ``P``: positional
+        scores, ``A``: alignment with ``print_alignment``), one block per translated input."""
+        for r in translated:
+            logger.info("S\t{}".format(r.input))
+            for hypo in r.hypos:
+                logger.info("H\t{}\t{}".format(hypo["score"], self.decode(hypo["tokens"])))
+                logger.info("P\t{}".format(" ".join("{:.4f}".format(x) for x in hypo["positional_scores"].tolist())))
+                if hypo.get("alignment") is not None and getattr(gen_args, "print_alignment", False):
+                    logger.info("A\t{}".format(" ".join(f"{s}-{t}" for s, t in hypo["alignment"])))
+
     def translate_full(
         self,
         inputs: Union[InputLike, Sequence[InputLike]],
@@ -341,6 +366,7 @@ class SignTranslator(GeneratorHubInterface):
         skip_bad: bool = False,
         progress: bool = False,
         keep_clips: bool = False,
+        verbose: bool = False,
         **gen_kwargs,
     ) -> List[Translation]:
         """:class:`Translation` of each input (n-best with scores, frames read, seconds).
@@ -348,31 +374,34 @@ class SignTranslator(GeneratorHubInterface):
         ``gen_kwargs`` are fairseq generation options (``lenpen``, ``max_len_a``, ``max_len_b``,
         ``min_len``, ``no_repeat_ngram_size`` ...); ``progress``: a progress bar on stderr, shown once
         every input has been checked; ``keep_clips``: each result's ``clip`` holds the frames the
-        model read (the dataset item's source, before normalisation), e.g. to show them.
+        model read (the dataset item's source, before normalisation), e.g. to show them;
+        ``verbose``: fairseq's hub log lines (:meth:`generate`).
         """
         if nbest < 1 or nbest > beam:
             raise ValueError(f"nbest must be between 1 and the beam size ({beam}), got {nbest}")
-        inputs = self._as_list(inputs)
-        job = self._job(inputs, start, end, batch_size, skip_bad)
-        job.keep_clips = keep_clips
-        with tqdm(total=len(job.inputs), unit="video", disable=not progress, file=sys.stderr) as job.progress:
-            hypos = self.generate(job, beam=beam, **gen_kwargs) if job.inputs else []
-        # the hub sorts its output by id: the translated inputs, in input order
-        for i, h in zip(sorted(job.translated), hypos):
-            r = job.results[i]
-            r.nbest = [(self.decode(x["tokens"]), float(x["score"])) for x in h[:nbest]]
-            r.translation = r.nbest[0][0]
-        return job.results
+        results = self.generate(
+            inputs, beam=beam, verbose=verbose, start=start, end=end, batch_size=batch_size, skip_bad=skip_bad,
+            progress=progress, keep_clips=keep_clips, **gen_kwargs,
+        )
+        for r in results:
+            r.nbest = r.nbest[:nbest]
+        return results
 
     def translate(self, inputs, beam: int = 5, verbose: bool = False, **kwargs):
         """Best translation of one input (-> str) or of a list of inputs (-> list; ``None`` for an
         input skipped with ``skip_bad=True``). Options as :meth:`translate_full`."""
-        results = self.translate_full(inputs, beam=beam, **kwargs)
+        results = self.translate_full(inputs, beam=beam, verbose=verbose, **kwargs)
         texts = [r.translation for r in results]
         return texts if self._is_batch(inputs) else texts[0]
 
     def sample(self, inputs, beam: int = 1, verbose: bool = False, **kwargs):
         return self.translate(inputs, beam=beam, verbose=verbose, **kwargs)
+
+    def score(self, *args, **kwargs):
+        raise NotImplementedError(
+            "SignTranslator.score: fairseq's hub score() rescores given sentences of a language model; "
+            "the scores of a video's translations are in translate_full(...)[i].nbest"
+        )
 
     def decode(self, tokens: torch.Tensor) -> str:
         """Token ids -> text, as ``fairseq-generate``'s ``D-`` line (language tag stripped, subwords merged)."""
@@ -384,19 +413,19 @@ class SignTranslator(GeneratorHubInterface):
         """The visual encoder's sign-wise features (temporal-module output, as ``flallm-extract-features
         --level sign`` writes them) of one video (-> N x C float tensor) or a list (-> list)."""
         batch_in = self._as_list(inputs)
-        job = self._job(batch_in, start, end, batch_size, skip_bad=False, min_frames=1)  # features of a frame: fine
-        bad = [inp.name for inp in job.inputs if inp.is_features]
+        good, _ = self._check_all(batch_in, start, end, batch_size, skip_bad=False, min_frames=1)  # features of a frame: fine
+        bad = [inp.name for inp in good if inp.is_features]
         if bad:
             raise BadInputError("\n".join(f"{name}: encode() takes videos or frames, not features" for name in bad))
         visual = self.models[0].encoder.visual
         if isinstance(visual, LightTFeatures):
             visual = visual.encoder.visual
         out = [None] * len(batch_in)
-        for _, indices, batch in self._batches(job):
+        for dataset_inputs, batch in self._batches(self._datasets(good, start, end, skip_bad=False), batch_size):
             net = batch["net_input"]
             feats, n = visual(net["src_tokens"].to(self.device), net["src_lengths"].to(self.device), level="sign")
-            for b, i in enumerate(indices):
-                out[i] = feats[b, : int(n[b])].float().cpu()
+            for b, pos in enumerate(batch["id"].tolist()):
+                out[dataset_inputs[pos].index] = feats[b, : int(n[b])].float().cpu()
         return out if self._is_batch(inputs) else out[0]
 
     @staticmethod

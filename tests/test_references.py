@@ -47,8 +47,11 @@ def trained(tmp_path_factory):
     raw_refs = [r["tgt_text"] for r in read_manifest(os.path.join(data, "dev.tsv"))]
     samples = parse_generate_lines(gen.stdout.splitlines(), str(out))
     hyps, id_refs = hypotheses_and_references(samples, str(out))
+    gen_test = run(["fairseq-generate", data, *COMMON, "--gen-subset", "test", "--path",
+                    str(root / "ckpt" / "checkpoint_last.pt"), "--beam", "5", "--batch-size", "3"])
     return SimpleNamespace(data=data, ckpt=str(root / "ckpt" / "checkpoint_last.pt"), prep=prep.stdout,
-                           gen=gen.stdout + gen.stderr, out=str(out), hyps=hyps, id_refs=id_refs, raw_refs=raw_refs)
+                           gen=gen.stdout + gen.stderr, out=str(out), hyps=hyps, id_refs=id_refs, raw_refs=raw_refs,
+                           samples={"dev": samples, "test": parse_generate_lines(gen_test.stdout.splitlines(), "test")})
 
 
 def test_the_split_really_has_pieces_outside_the_vocabulary(trained):
@@ -95,3 +98,47 @@ def test_validation_bleu_scores_against_the_raw_tgt_text(trained):
     expected = sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a").score
     assert expected > 0
     assert agg.get_smoothed_values()["bleu"] == pytest.approx(expected, abs=0.005)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # hydra deprecation notices
+def test_scorers_of_two_splits_in_one_process(trained):
+    """fairseq-generate's steps for dev and test in one process, interleaved: a scorer per split, the
+    test one built before any split is loaded, each fed fairseq-generate's own T- and D- lines in
+    reverse order; each scores against its own split's original tgt_text. (The old registry gave
+    every scorer every split's references, in the order they were generated.)"""
+    from fairseq import utils
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.scoring import build_scorer
+
+    cfgs = {
+        split: convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_generation_parser(), [
+            trained.data, *COMMON, "--gen-subset", split, "--path", trained.ckpt, "--beam", "5", "--batch-size", "3",
+            "--scoring", "sign_eval"]))
+        for split in ("dev", "test")
+    }
+    scorers = {"test": build_scorer(cfgs["test"].scoring, None)}
+    task = tasks.setup_task(cfgs["dev"].task)
+    models, saved_cfg = checkpoint_utils.load_model_ensemble([trained.ckpt], task=task)
+    generator = task.build_generator(models, cfgs["dev"].generation)
+    batches = {}
+    for split in ("test", "dev"):
+        task.load_dataset(split, task_cfg=saved_cfg.task)
+        batches[split] = list(task.get_batch_iterator(
+            dataset=task.dataset(split), max_sentences=3,
+            max_positions=utils.resolve_max_positions(task.max_positions(), *[m.max_positions() for m in models]),
+        ).next_epoch_itr(shuffle=False))
+    scorers["dev"] = build_scorer(cfgs["dev"].scoring, task.target_dictionary)
+    for a, b in zip(batches["dev"], batches["test"] + [None] * len(batches["dev"])):  # interleaved
+        for sample in (a, b):
+            if sample is not None:
+                task.inference_step(generator, models, sample)
+    for split, scorer in scorers.items():
+        samples = trained.samples[split]
+        raw = [r["tgt_text"] for r in read_manifest(os.path.join(trained.data, f"{split}.tsv"))]
+        ids = sorted(samples, reverse=True)
+        for i in ids:
+            scorer.add_string(samples[i].reference, samples[i].hypothesis)
+        hyps, refs = [samples[i].hypothesis for i in ids], [raw[i] for i in ids]
+        assert any("<unk>" in samples[i].reference for i in ids), split  # the originals are needed
+        expected = sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a").score
+        assert scorer.ref == refs and scorer.score() == pytest.approx(expected), split

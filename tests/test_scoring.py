@@ -326,37 +326,110 @@ def test_cli_errors_name_file_and_line(tmp_path):
     assert f"{bad}:2:" in msg and "UTF-8" in msg
 
 
-def test_sign_eval_takes_the_original_references_and_the_data_tokenizer_from_the_task():
-    """What SignTranslationTask.inference_step publishes per batch (CSL-Daily: char) is what sign_eval scores."""
+def _generate_scorer(data, split, *extra):
+    """sign_eval built as fairseq-generate builds it: its command line -> DictConfig -> build_scorer."""
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    args = options.parse_args_and_arch(
+        options.get_generation_parser(), [str(data), "--gen-subset", split, "--scoring", "sign_eval", *extra]
+    )
+    return build_scorer(convert_namespace_to_omegaconf(args).scoring, Dictionary())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # hydra deprecation notices
+def test_sign_eval_takes_the_original_references_and_the_data_tokenizer_from_the_task(tmp_path):
+    """What SignTranslationTask publishes for a split (CSL-Daily: char) is what sign_eval scores for
+    that --gen-subset, matched by the text fairseq-generate rebuilds from ids, in any order."""
     from flallm_plugin.scoring import references
 
-    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval"}), Dictionary())
+    scorer = _generate_scorer(tmp_path, "dev")
+    assert scorer.split == references.split_key(tmp_path, "dev")
     originals, hyps = ["今天下雨", "明天太阳很好"], ["今天下雨", "明天下雨很好"]
-    references.publish(originals, "char")
-    scorer.add_string("今天下<<unk>>", hyps[0])  # what fairseq-generate rebuilds from ids
-    scorer.add_string("明天<<unk>>很好", hyps[1])
+    rebuilt = ["今天下<<unk>>", "明天<<unk>>很好"]  # what fairseq-generate rebuilds from ids
+    references.register(str(tmp_path), "dev", "char")
+    references.publish(str(tmp_path), "dev", [7, 3], rebuilt, originals)
+    scorer.add_string(rebuilt[1], hyps[1])  # not in the published order
+    scorer.add_string(rebuilt[0], hyps[0])
     result = scorer.evaluate()
     assert result["tokenize"] == "char" and "tok:char" in result["signature"]
-    assert result["bleu4"] == evaluate(hyps, originals, tokenize="char")["bleu4"]
+    assert result["bleu4"] == evaluate(hyps[::-1], originals[::-1], tokenize="char")["bleu4"]
+    assert scorer.ref == originals[::-1]
     assert result["references"] == "the manifest's original tgt_text (2 sentences)"
     # an explicit --sign-eval-tokenizer wins over the data's
-    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval", "sign_eval_tokenizer": "13a"}), Dictionary())
-    references.publish(originals, "char")
-    for h in hyps:
-        scorer.add_string("x", h)
-    assert scorer.evaluate()["tokenize"] == "13a"
+    scorer = _generate_scorer(tmp_path, "dev", "--sign-eval-tokenizer", "13a")
+    for r, h in zip(rebuilt, hyps):
+        scorer.add_string(r, h)
+    assert scorer.evaluate()["tokenize"] == "13a" and scorer.ref == originals
 
 
-def test_sign_eval_refuses_references_out_of_step():
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_sign_eval_scorers_of_two_splits_in_one_process(tmp_path):
+    """Each scorer takes its own split's originals, whether built before the split is loaded or
+    after its batches were generated, and whatever the order of the calls; the old one-queue
+    registry gave every scorer every split's references in publication order."""
     from flallm_plugin.scoring import references
 
-    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval"}), Dictionary())
-    references.publish(["a b c d"], "13a")
+    early = _generate_scorer(tmp_path, "test")  # built before the split is loaded
+    references.register(str(tmp_path), "dev", "13a")
+    references.register(str(tmp_path), "test", "13a")
+    rebuilt = ["regen <<unk>> nord", "sonne sued"]
+    references.publish(str(tmp_path), "test", [0, 1], rebuilt, ["regen wind nord", "sonne sued"])
+    references.publish(str(tmp_path), "dev", [0, 1], rebuilt, ["regen wald nord", "sonne sued"])
+    late = _generate_scorer(tmp_path, "dev")  # built after both splits' batches were generated
+    for r in reversed(rebuilt):
+        late.add_string(r, "x")
+        early.add_string(r, "x")
+    assert early.ref == ["sonne sued", "regen wind nord"]
+    assert late.ref == ["sonne sued", "regen wald nord"]
+    # another data directory's split of the same name is another split
+    other = tmp_path / "other"
+    other.mkdir()
+    references.register(str(other), "dev", "13a")
+    references.publish(str(other), "dev", [0], ["regen <<unk>> nord"], ["regen wolf nord"])
+    scorer = _generate_scorer(other, "dev")
+    scorer.add_string("regen <<unk>> nord", "x")
+    assert scorer.ref == ["regen wolf nord"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_sign_eval_equal_rebuilt_references_in_generation_order(tmp_path):
+    """Samples whose ids rebuild to the same text are taken in the order they were generated; a
+    sample published again (a second pass over the split) adds nothing."""
+    from flallm_plugin.scoring import references
+
+    references.register(str(tmp_path), "dev", "13a")
+    references.publish(str(tmp_path), "dev", [4, 2], ["<<unk>> nord", "<<unk>> nord"], ["wind nord", "wald nord"])
+    references.publish(str(tmp_path), "dev", [2], ["<<unk>> nord"], ["wald nord"])
+    for _ in range(2):  # two passes (two scorers) over the same split
+        scorer = _generate_scorer(tmp_path, "dev")
+        scorer.add_string("<<unk>> nord", "a")
+        scorer.add_string("<<unk>> nord", "b")
+        assert scorer.ref == ["wind nord", "wald nord"]
+        with pytest.raises(RuntimeError, match=r"split dev of .*: no original reference was generated for "
+                                               r"the reference '<<unk>> nord' \(occurrence 3, 2 generated\)"):
+            scorer.add_string("<<unk>> nord", "c")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_sign_eval_refuses_references_it_cannot_match(tmp_path):
+    from flallm_plugin.scoring import references
+
+    references.register(str(tmp_path), "dev", "13a")
+    references.publish(str(tmp_path), "dev", [0], ["a b c d"], ["a b c d"])
+    scorer = _generate_scorer(tmp_path, "dev")
     scorer.add_string("a b c d", "a b c d")
-    with pytest.raises(RuntimeError, match="more sentences to score than original references"):
+    with pytest.raises(RuntimeError, match="no original reference was generated for the reference 'e f'"):
         scorer.add_string("e f", "e f")
-    scorer = build_scorer(OmegaConf.create({"_name": "sign_eval"}), Dictionary())
-    references.publish(["a b c d", "e f g h"], "13a")
-    scorer.add_string("a b c d", "a b c d")
-    with pytest.raises(RuntimeError, match="1 original references were published but never scored"):
+    # a split no task registered (another task's data): fairseq's references, as given
+    scorer = _generate_scorer(tmp_path, "test")
+    scorer.add_string("e f", "e f")
+    assert scorer.ref == ["e f"] and "references" not in scorer.evaluate()
+    # ... but a split registered once scoring began is refused, not scored half against originals
+    references.register(str(tmp_path), "test", "13a")
+    references.publish(str(tmp_path), "test", [0], ["g h"], ["g h"])
+    scorer.add_string("g h", "g h")
+    with pytest.raises(RuntimeError, match="only 1 of 2 references are the manifest's originals"):
         scorer.evaluate()
+    with pytest.raises(RuntimeError, match="was never registered"):
+        references.publish(str(tmp_path), "train", [0], ["a"], ["a"])

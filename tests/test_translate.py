@@ -293,3 +293,57 @@ def test_python_api_matches_cli(exported, stage, tmp_path):
         assert rec["translation"] == f.translation == text and len(rec["nbest"]) == 3
         assert [h["translation"] for h in rec["nbest"]] == [h for h, _ in f.nbest]
         assert rec["nbest"][0]["score"] >= rec["nbest"][1]["score"] and rec["frames"] == f.frames > 0
+
+
+def test_verbose_logs_fairseq_hub_lines(exported, caplog):
+    """``verbose=True`` logs fairseq's hub lines per input: ``S`` (the input), then ``H`` (score, text)
+    and ``P`` (positional scores) for each hypothesis of the beam; nothing without it."""
+    import logging
+
+    from flallm_plugin.hub import SignTranslator
+
+    t = SignTranslator.from_pretrained(exported["stage1"]["dir"], cpu=True)
+    inputs = exported["folders"][:2]
+    with caplog.at_level(logging.INFO, logger="flallm_plugin.hub"):
+        quiet = t.translate_full(inputs, beam=3, nbest=3)
+        assert not [r for r in caplog.records if r.name == "flallm_plugin.hub"]
+        t.translate(inputs, beam=3, verbose=True)
+    lines = [r.getMessage().split("\t") for r in caplog.records if r.name == "flallm_plugin.hub"]
+    assert [x[0] for x in lines] == ["S", "H", "P", "H", "P", "H", "P"] * 2, lines
+    for k, r in enumerate(quiet):
+        block = lines[7 * k : 7 * (k + 1)]
+        assert block[0] == ["S", r.input]
+        assert [(h[2], float(h[1])) for h in block[1::2]] == [(text, pytest.approx(s)) for text, s in r.nbest]
+        for h, p in zip(r.hypos, block[2::2]):
+            assert len(p[1].split(" ")) == len(h["tokens"])
+
+
+def test_unreadable_frame_is_one_line_or_skipped(exported, tmp_path):
+    """A frame that fails only when read (the folder's frame count checks out) stops the call with the
+    reader's line, or with ``skip_bad`` is that input's error while the others are translated."""
+    from flallm_plugin.hub import SignTranslator
+    from flallm_plugin.data.errors import SignDataError
+
+    bad = tmp_path / "bad_frame"
+    shutil.copytree(exported["folders"][0], bad)
+    first = list_frame_files(str(bad))[0]
+    with open(first, "wb") as f:
+        f.write(b"not a png")
+    t = SignTranslator.from_pretrained(exported["stage1"]["dir"], cpu=True)
+    good = exported["folders"][1]
+    with pytest.raises(SignDataError) as e:
+        t.translate([good, str(bad)])
+    assert str(e.value) == f"{first}: cannot read image (missing, corrupt or not an image)"
+    full = t.translate_full([str(bad), good], skip_bad=True)
+    assert full[0].error == str(e.value) and full[0].translation is None
+    assert full[1].error is None and full[1].translation == t.translate(good)
+
+
+def test_hub_overrides_no_private_fairseq_method():
+    """fairseq's hub interface is extended through its public methods only (generate, translate, ...)."""
+    from fairseq.hub_utils import GeneratorHubInterface
+
+    from flallm_plugin.hub import SignTranslator
+
+    private = [n for n in vars(SignTranslator) if n.startswith("_") and not n.startswith("__")]
+    assert not [n for n in private if hasattr(GeneratorHubInterface, n)], private

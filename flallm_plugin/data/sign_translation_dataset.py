@@ -233,6 +233,7 @@ class SignTranslationDataset(FairseqDataset):
             "target_lengths": torch.tensor([x.target.size(0) for x in samples]) if target is not None else None,
             # the original reference texts, for scoring (ids cannot hold pieces outside the vocabulary)
             "tgt_text": [self.tgt_texts[x.index] for x in samples] if self.tgt_texts is not None else None,
+            "split": self.split,  # whose references they are (scoring/references.py)
             "ntokens": ntokens,
             "nsentences": len(samples),
         }

@@ -1,59 +1,98 @@
-"""Original reference texts for scorers run inside ``fairseq-generate``.
+"""Original reference texts for scorers run inside ``fairseq-generate``, per data split.
 
 ``fairseq-generate`` rebuilds each reference from the target token ids, so with a
 vocabulary trimmed to the training text every piece never seen in training becomes
-``<<unk>>`` and BLEU is computed against a corrupted reference. The original text is
+``<<unk>>`` and BLEU would be computed against a corrupted reference. The original text is
 in the manifest (``tgt_text``), and the ``sign_translation`` collater puts it in each
-batch (``sample["tgt_text"]``).
+batch (``sample["tgt_text"]``, with the batch's ``sample["split"]``).
 
-fairseq-generate calls ``task.inference_step`` once per batch, then the scorer's
-``add_string`` once per sentence of that batch, in batch order. So the task publishes
-the batch's original texts here right after generating, and every scorer subscribed
-here (``sign_eval``) takes them in the same order. A scorer checks that it used up
-exactly what was published; any other order is an error, never a silent mismatch.
+Why a registry: fairseq-generate builds the scorer from its own options alone
+(``scoring.build_scorer(cfg.scoring, tgt_dict)``) and hands it two strings per sentence,
+``add_string(reference rebuilt from ids, detokenized hypothesis)``: no sample, no sample id,
+no task. So the task leaves the original texts where the scorer can find them, keyed so
+that nothing depends on the order of the calls or on there being one scorer:
+
+* by **split**: :func:`split_key` (the data directory's real path, the split name). The task
+  opens a split's entry when it loads the split (:func:`register`); the scorer knows its split
+  from the run's options (``--gen-subset`` and the task's data directory) and looks it up when
+  it scores, so it may be built before or after the data is loaded, and scorers of several
+  splits (or data directories) coexist in one process;
+* within a split, by **the text fairseq hands the scorer**: after generating each batch the
+  task publishes, per sample id, the reference as fairseq-generate rebuilds it (its ``T-``
+  text) and the original (:func:`publish`; a sample id published again changes nothing). A
+  scorer takes the original of each rebuilt text it is given, in any order. Samples whose
+  rebuilt texts are equal (they differ only in pieces outside the vocabulary) are taken in
+  the order they were first generated, which is the order fairseq-generate scores them in.
+
+An entry holds one text per sample of the split, at most; a rebuilt text the task never
+published for the scorer's split is an error, never a silent fallback to the rebuilt text.
 """
-import weakref
-from collections import deque
-from typing import Iterable, NamedTuple, Optional
+import os
+from typing import Dict, Iterable, List, Optional, Tuple
 
-_subscribers: "weakref.WeakSet[ReferenceQueue]" = weakref.WeakSet()
-
-
-class Reference(NamedTuple):
-    text: str  # the manifest's tgt_text
-    tokenizer: Optional[str]  # the data's bleu_tokenizer (config.yaml)
+SplitKey = Tuple[str, str]
 
 
-class ReferenceQueue(object):
-    """The :class:`Reference` s published for one scorer, oldest first (compared by identity)."""
+def split_key(data: str, split: str) -> SplitKey:
+    """The key of a data split: (real path of the data directory, split name)."""
+    return os.path.realpath(os.fspath(data)), str(split)
 
-    def __init__(self):
-        self._refs = deque()
+
+class SplitReferences(object):
+    """The original references of one data split, by the text fairseq-generate rebuilds from ids."""
+
+    def __init__(self, key: SplitKey, tokenizer: Optional[str]):
+        self.key = key
+        self.tokenizer = tokenizer  # the data's BLEU tokenizer (config.yaml), for the scorer
+        self._ids = set()
+        self._originals: Dict[str, List[str]] = {}  # rebuilt text -> originals, in generation order
 
     def __len__(self):
-        return len(self._refs)
+        return len(self._ids)
 
-    def extend(self, refs):
-        self._refs.extend(refs)
+    def where(self) -> str:
+        data, split = self.key
+        return f"split {split} of {data}"
 
-    def popleft(self) -> Reference:
-        return self._refs.popleft()
+    def add(self, sample_id: int, rebuilt: str, original: str):
+        if sample_id in self._ids:
+            return
+        self._ids.add(sample_id)
+        self._originals.setdefault(rebuilt, []).append(original)
+
+    def original(self, rebuilt: str, occurrence: int) -> str:
+        """The original of the ``occurrence``-th (0-based) sentence scored whose rebuilt text is ``rebuilt``."""
+        originals = self._originals.get(rebuilt, [])
+        if occurrence >= len(originals):
+            raise RuntimeError(
+                f"sign_eval: {self.where()}: no original reference was generated for the reference {rebuilt!r} "
+                f"(occurrence {occurrence + 1}, {len(originals)} generated); score only what this run's task "
+                "generated, without options that change fairseq-generate's T- text (--post-process)"
+            )
+        return originals[occurrence]
 
 
-def subscribe() -> ReferenceQueue:
-    """A new queue that receives every batch published from now on."""
-    queue = ReferenceQueue()
-    _subscribers.add(queue)
-    return queue
+_splits: Dict[SplitKey, SplitReferences] = {}
 
 
-def unsubscribe(queue: ReferenceQueue):
-    _subscribers.discard(queue)
+def register(data: str, split: str, tokenizer: Optional[str]) -> SplitReferences:
+    """Open (or, when the split is loaded again, reopen empty) the entry of a split whose
+    original references the task will publish."""
+    key = split_key(data, split)
+    _splits[key] = SplitReferences(key, tokenizer)
+    return _splits[key]
 
 
-def publish(texts: Iterable[str], tokenizer: Optional[str] = None):
-    """Hand a generated batch's original references (in batch order) and the data's BLEU
-    tokenizer to the subscribed scorers."""
-    refs = [Reference(t, tokenizer) for t in texts]
-    for queue in list(_subscribers):
-        queue.extend(refs)
+def lookup(key: Optional[SplitKey]) -> Optional[SplitReferences]:
+    """The split's entry, or ``None`` where no task registered it (e.g. another task's data)."""
+    return _splits.get(key) if key is not None else None
+
+
+def publish(data: str, split: str, ids: Iterable[int], rebuilt: Iterable[str], originals: Iterable[str]):
+    """A generated batch's sample ids, references as fairseq-generate rebuilds them, and originals."""
+    key = split_key(data, split)
+    entry = _splits.get(key)
+    if entry is None:
+        raise RuntimeError(f"references: split {split} of {key[0]} was never registered (load the dataset first)")
+    for i, r, o in zip(ids, rebuilt, originals, strict=True):
+        entry.add(int(i), r, o)

@@ -6,12 +6,15 @@ sacrebleu BLEU with ``max_ngram_order=n`` (geometric mean of p1..pn times the
 brevity penalty), so BLEU-4 is the standard sacrebleu score. The individual
 n-gram precisions p1..p4 of the BLEU-4 computation are listed separately.
 """
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from fairseq.dataclass import FairseqDataclass
 from fairseq.scoring import BaseScorer, register_scorer
+from omegaconf import II
 
+from flallm_plugin.run_option import run_option
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.rouge import rouge_l_corpus
 
@@ -101,6 +104,10 @@ class SignEvalConfig(FairseqDataclass):
     sign_eval_lowercase: bool = field(
         default=False, metadata={"help": "case-insensitive BLEU and ROUGE-L"}
     )
+    # which split's original references to score against (scoring/references.py): the run's
+    # --gen-subset of the task's data directory, read from the run's options
+    data: Optional[str] = II("task.data")
+    gen_subset: Optional[str] = II("dataset.gen_subset")
 
 
 @register_scorer("sign_eval", dataclass=SignEvalConfig)
@@ -108,8 +115,8 @@ class SignEvalScorer(BaseScorer):
     """BLEU-1..4 (sacrebleu), n-gram precisions and ROUGE-L in one report; :meth:`score` is BLEU-4.
 
     Under ``fairseq-generate --task sign_translation`` the references are the manifest's
-    original ``tgt_text`` (see :mod:`flallm_plugin.scoring.references`), not the text
-    rebuilt from target ids, where pieces outside the vocabulary are ``<<unk>>``.
+    original ``tgt_text`` of the run's ``--gen-subset`` (see :mod:`flallm_plugin.scoring.references`),
+    not the text rebuilt from target ids, where pieces outside the vocabulary are ``<<unk>>``.
     """
 
     def __init__(self, cfg):
@@ -118,18 +125,17 @@ class SignEvalScorer(BaseScorer):
         self.lowercase = bool(cfg.sign_eval_lowercase)
         self.data_tokenizer = None
         self.n_original = 0
-        self.originals = references.subscribe()
+        data, split = run_option(cfg, "data"), run_option(cfg, "gen_subset")
+        self.split = references.split_key(data, split) if data is not None and split is not None else None
+        self._scored = Counter()  # rebuilt reference -> sentences scored with it
 
     def add_string(self, ref: str, pred: str):
-        if self.originals:  # published by the task for this sentence
-            original = self.originals.popleft()
-            ref, self.data_tokenizer = original.text, original.tokenizer
+        originals = references.lookup(self.split)  # looked up now: the task may load the split after us
+        if originals is not None:  # a split whose task published its original references
+            original = originals.original(ref, self._scored[ref])
+            self._scored[ref] += 1
+            ref, self.data_tokenizer = original, originals.tokenizer
             self.n_original += 1
-        elif self.n_original:
-            raise RuntimeError(
-                "sign_eval: more sentences to score than original references published by the task; "
-                "the scorer must be fed in fairseq-generate's order"
-            )
         self.ref.append(ref)
         self.pred.append(pred)
 
@@ -138,9 +144,10 @@ class SignEvalScorer(BaseScorer):
         return self.tokenize or self.data_tokenizer or "13a"
 
     def evaluate(self) -> Dict[str, Any]:
-        if self.originals:
+        if 0 < self.n_original < len(self.ref):  # the task registered the split after scoring began
             raise RuntimeError(
-                f"sign_eval: {len(self.originals)} original references were published but never scored"
+                f"sign_eval: only {self.n_original} of {len(self.ref)} references are the manifest's originals "
+                "(the others were rebuilt from ids): load the data split before scoring it"
             )
         result = evaluate(self.pred, self.ref, tokenize=self.tokenizer, lowercase=self.lowercase)
         if self.n_original:

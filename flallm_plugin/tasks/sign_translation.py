@@ -14,19 +14,21 @@ from typing import Optional
 
 import numpy as np
 import torch
-from fairseq import metrics
+from fairseq import metrics, utils
 from fairseq.data import Dictionary, encoders
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
+from fairseq_cli.generate import get_symbols_to_strip_from_output
 from omegaconf import II, MISSING, OmegaConf, open_dict
-from omegaconf.errors import InterpolationResolutionError
 
 from flallm_plugin.checkpoint_safety import check_checkpoint_file, check_path_option
 from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.inference_dataset import SignInferenceDataset
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 from flallm_plugin.data.device_transforms import warp_frames
 from flallm_plugin.data.vocab_fingerprint import check_vocab_facts, write_vocab_facts
 from flallm_plugin.models.visual_encoder import convert_sync_batchnorm, lengths_to_mask
+from flallm_plugin.run_option import run_option
 from flallm_plugin.scoring import references
 from flallm_plugin.scoring.sign_eval import check_tokenizer
 from flallm_plugin.tasks.grad_norms import GRAD_NORMS_REGION, log_grad_norms
@@ -185,8 +187,6 @@ class SignTranslationTask(FairseqTask):
                     f"drops every batch whose size is not a multiple of {multiple}, so a small split would be empty; "
                     f"pass --required-batch-size-multiple 1 (or a divisor of {bsz})"
                 )
-        from fairseq import utils
-
         path = run_option(self.cfg, "path")
         for p in utils.split_paths(path) if path else []:
             check_checkpoint_file(p, "--path")
@@ -212,6 +212,19 @@ class SignTranslationTask(FairseqTask):
             tgt_lang_tag=self.lang_tag,
             blank_video=self.cfg.blank_video,
             augment_on_device=self.cfg.augment_on_device,
+        )
+        # the split's original references, published per generated batch (inference_step) for the scorer
+        references.register(self.cfg.data, split, self.bleu_tokenizer)
+
+    def build_dataset_for_inference(self, src_tokens, src_lengths, **kwargs):
+        """fairseq's hub convention (as ``speech_to_text``, whose ``src_tokens`` are audio paths): a
+        dataset of the inputs to translate, read and transformed as ``fairseq-generate`` reads a split
+        (evaluation mode: sampling phase 0, centre crop). ``src_tokens``: video files or frame folders
+        (paths), ``T x H x W x 3`` uint8 RGB arrays, or, with ``feature_level``, ``T x C`` float feature
+        arrays or ``.npy`` files; ``src_lengths``: their frames (before temporal sampling) or feature
+        rows. Keyword arguments: see :class:`~flallm_plugin.data.inference_dataset.SignInferenceDataset`."""
+        return SignInferenceDataset(
+            self.data_cfg, src_tokens, src_lengths, sampling_rate=self.cfg.sampling_rate, **kwargs
         )
 
     def get_batch_iterator(self, dataset, **kwargs):
@@ -370,13 +383,24 @@ class SignTranslationTask(FairseqTask):
             )
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
-        """fairseq-generate's step: generate, then hand the batch's original references (and the
-        data's BLEU tokenizer) to the scorer, which fairseq feeds in this batch's order."""
+        """fairseq-generate's step: generate, then publish the batch's original references for the
+        scorer, by the reference text fairseq-generate rebuilds from the ids (scoring/references.py)."""
         sample = self.augment_on_device(sample)
         hypos = self.generate(generator, models, sample, prefix_tokens, constraints)
-        if sample.get("tgt_text") is not None:
-            references.publish(sample["tgt_text"], self.bleu_tokenizer)
+        if sample.get("tgt_text") is not None and sample.get("target") is not None:
+            rebuilt = [self.reference_as_generate_prints_it(t, generator) for t in sample["target"]]
+            references.publish(self.cfg.data, sample["split"], sample["id"].tolist(), rebuilt, sample["tgt_text"])
         return hypos
+
+    def reference_as_generate_prints_it(self, target: torch.Tensor, generator) -> str:
+        """A padded target row -> the reference text ``fairseq-generate`` hands the scorer (its ``T-``
+        line): ids to pieces (those outside the vocabulary as ``<<unk>>``, the generator's symbols to
+        strip removed), then the task's subword model undone."""
+        tokens = utils.strip_pad(target, self.tgt_dict.pad()).int().cpu()
+        text = self.tgt_dict.string(
+            tokens, escape_unk=True, extra_symbols_to_ignore=get_symbols_to_strip_from_output(generator)
+        )
+        return self.bpe.decode(text) if self.bpe is not None else text
 
     # -------------------------------------------------------------- training
     def augment_on_device(self, sample):
@@ -456,19 +480,6 @@ class SignTranslationTask(FairseqTask):
         metrics.log_scalar("_bleu_sys_len", sum_logs("_bleu_sys_len"))
         metrics.log_scalar("_bleu_ref_len", sum_logs("_bleu_ref_len"))
         metrics.log_derived("bleu", compute_bleu)
-
-
-def run_option(cfg, key):
-    """An option of the run's other groups that the task config interpolates (``II``); ``None``
-    where it is not known: a task config built from an argparse namespace without it, or
-    one set up on its own."""
-    try:
-        value = getattr(cfg, key, None)
-    except InterpolationResolutionError:
-        return None
-    if isinstance(value, str) and value.startswith("${"):
-        return None
-    return value
 
 
 def compute_bleu(meters) -> float:
