@@ -245,5 +245,30 @@ def test_blank_video_gives_black_clips_of_the_same_shape(experiment):
     assert real.shape == blank.shape and real.any() and not blank.any()
     feats = os.path.join(os.path.dirname(experiment["rows"]["factorized"]["checkpoint"]), "..")
     feats = [os.path.join(feats, d, "features") for d in os.listdir(feats) if d.startswith("features-")][0]
-    with pytest.raises(SignDataError, match="--blank-video needs video input"):
-        dataset(feats, True)
+    real, blank = dataset(feats, False)[0].source, dataset(feats, True)[0].source  # features: zeros
+    assert real.shape == blank.shape and real.any() and not blank.any()
+
+
+def test_stage1_on_frame_features(experiment):
+    """--stage1-frame-features: every stage 1 trains on the run's cached ResNet features (extracted once per
+    data directory), its ResNet frozen at the weights file; decoding reads the video; scratch rows are refused."""
+    root = experiment["root"]
+    cmd = [sys.executable, "-m", "flallm_plugin.cli.experiment", "--data", root / "data", "--mbart",
+           experiment["mbart"], "--out-dir", root / "out_frames", "--quick", "--cpu", "--num-workers", "0",
+           "--visual-backbone-weights", experiment["resnet"], "--stage1-frame-features"]
+    refused = run(cmd + ["--rows", "scratch"], check=False)
+    assert refused.returncode != 0 and "--stage1-frame-features freezes the ResNet" in refused.stderr, refused.stderr
+    run(cmd + ["--rows", "text_only,stage1_only,factorized"], label="flallm-experiment --stage1-frame-features")
+    with open(root / "out_frames" / "results.json", encoding="utf-8") as f:
+        rows = {r["row"]: r["seeds"][0] for r in json.load(f)["rows"]}
+    resnet = torch.load(experiment["resnet"], weights_only=True)
+    for name in ("text_only", "stage1_only"):
+        ck = state(rows[name]["stage1_checkpoint"])
+        cfg = model_cfg(ck)
+        assert (cfg["input_type"], cfg["input_feature_level"]) == ("features", "frame"), name
+        backbone = strip(ck["model"], "encoder.visual.backbone.")
+        assert backbone and all(torch.equal(v, resnet[k]) for k, v in backbone.items()), name
+    assert state(rows["text_only"]["stage1_checkpoint"])["cfg"]["task"]["blank_video"] is True
+    assert rows["factorized"]["stage1_checkpoint"] == rows["stage1_only"]["checkpoint"]
+    steps = os.listdir(root / "out_frames" / "steps")
+    assert len([d for d in steps if d.startswith("frame_features-")]) == 1  # one extraction for both stage 1s

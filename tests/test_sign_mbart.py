@@ -103,17 +103,6 @@ def test_switches_that_cannot_act_on_cached_features_are_refused(stage1, extra, 
     assert expected in str(e.value) and ("video data directory" in str(e.value) or "extract features" in str(e.value))
 
 
-def test_light_t_is_refused_on_cached_features(stage1):
-    parser = options.get_training_parser()
-    args = options.parse_args_and_arch(parser, [
-        stage1["feats"], "--user-dir", USER_DIR, "--task", "sign_translation", "--arch", "light_t_tiny", "--cpu",
-        "--visual-backbone-weights", "none",
-    ])
-    task = tasks.setup_task(args)
-    with pytest.raises(ValueError, match="train light_t on the video data directory"):
-        task.build_model(args)
-
-
 def test_freeze_levels(stage1):
     _, _, model = build(stage1["data"], "--load-visual-encoder-from", stage1["ckpt"], "--pretrained-mbart", "none",
                         "--freeze-visual", "backbone")

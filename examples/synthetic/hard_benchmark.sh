@@ -28,17 +28,26 @@
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
 # EXPERIMENT [experiment]: the results directory under OUT_DIR (a second run with another EXPERIMENT and
 # CONTRASTIVE_ARGS reuses OUT_DIR's data); TEXT_CORPUS_SIZE [50000] sentences and MBART_UPDATES [1500] of the
-# tiny mBART's pre-training; QUICK [0; 1: flallm-experiment --quick, a test of the script: tests/test_hard_benchmark.py].
+# tiny mBART's pre-training; QUICK [0; 1: flallm-experiment --quick, a test of the script: tests/test_hard_benchmark.py];
+# FRAME_FEATURES [0; 1: --stage1-frame-features: every stage 1 on the stand-in's cached frame features, its ResNet
+# frozen; then STAGE1_EPOCHS defaults to 20 and ROWS to text_only, gloss2text, recognition, stage1_only,
+# factorized, mbart_random, joint, no_visual_init (the scratch rows train the ResNet: refused)].
 # Results: OUT_DIR/$EXPERIMENT/results.* (docs/grounding.md reads them).
 set -euo pipefail
 OUT=${1:?usage: $0 OUT_DIR}
 PY=${PYTHON:-python}
 SEEDS=${SEEDS:-3}; FIRST_SEED=${FIRST_SEED:-1}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
-E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
+FRAME_FEATURES=${FRAME_FEATURES:-0}
+if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; fi
+E2=${STAGE2_EPOCHS:-6}; BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
-ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,scratch,scratch_pseudo_gloss,recognition_scratch_pseudo_gloss}
+if [ "$FRAME_FEATURES" = 1 ]; then
+  ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,joint,no_visual_init}
+else
+  ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,scratch,scratch_pseudo_gloss,recognition_scratch_pseudo_gloss}
+fi
 # stage 1 from scratch: the alignment loss alone for the first 30 % of the updates,
 # then CE + 1.0 x contrastive (docs/training.md, "Stage 1 from scratch")
 ALIGN_UPDATES=$(( (N_TRAIN + B1 - 1) / B1 * E1 * 3 / 10 ))
@@ -94,6 +103,7 @@ ARGS=(--data "$OUT/data" --gloss-data "$OUT/gloss_data" --mbart "$MBART_DIR/mode
   --eval-bleu-args '{"beam": 1, "max_len_b": 40}' --beam 5 --max-len-b 40)
 [ "$CPU" = 1 ] && ARGS+=(--cpu)
 [ "$QUICK" = 1 ] && ARGS+=(--quick)
+[ "$FRAME_FEATURES" = 1 ] && ARGS+=(--stage1-frame-features)
 
 if [ "$JOBS" -gt 1 ]; then
   # rows that share a stage 1 stay in one process; every (group, seed) is one process

@@ -77,6 +77,13 @@ def get_parser():
     g.add_argument("--stage1-lr", type=float, default=1e-2)
     g.add_argument("--stage1-warmup-updates", type=int, default=0)
     g.add_argument("--extra-stage1-args", default="", help="more fairseq-train options of every stage 1 (one string)")
+    g.add_argument("--stage1-frame-features", action="store_true",
+                   help="train every stage 1 on cached ResNet features of every frame (flallm-extract-features "
+                        "--level frame --visual-backbone-weights, once per data directory), its ResNet frozen: "
+                        "no CNN forward and backward per update (the paper fine-tunes the ResNet in stage 1); "
+                        "decoding reads the same features (the video gives the same translation). text_only and "
+                        "the masked decoding read zero features; the stage-2 rows on video read the frame features "
+                        "(joint trains the temporal module, LLM-Adapter and mBART end to end from them)")
     g.add_argument("--contrastive-args", default=None,
                    help="stage-1 options of the 'contrastive' row (one string, e.g. '--criterion ... "
                         "--contrastive-weight 0.1'); the row runs only when given")
@@ -155,6 +162,13 @@ class Experiment(object):
             self.gloss_data = os.path.abspath(args.gloss_data)
             check_gloss_data(self.data, self.gloss_data)
         self.rows = select_rows(args.rows, self.mbart is not None, bool(args.contrastive_args), bool(self.gloss_data))
+        for row in self.rows:  # before anything runs
+            if row.stage1 is not None:
+                self.stage1_backbone(row.stage1)
+            if (args.stage1_frame_features and row.stage1 is not None and row.stage2 is not None
+                    and row.stage2.input == "video" and row.stage2.freeze_visual == "none"):
+                raise ValueError(f"--rows {row.name}: --stage1-frame-features keeps the ResNet frozen, so this row "
+                                 "would be freeze_backbone's run: drop it or the option")
         self.out = os.path.abspath(args.out_dir)
         self.store = StepStore(os.path.join(self.out, "steps"))
         self.stage2_arch = args.stage2_arch or ("sign_mbart_tiny" if args.quick else "sign_mbart_large")
@@ -206,6 +220,41 @@ class Experiment(object):
                     "--pseudo-gloss-only-updates", str(round(0.3 * updates))]
         return []
 
+    def frame_features(self, data: str, weights: str) -> Dict:
+        """``data``'s frame-level ResNet features (every frame) from ``weights`` (--stage1-frame-features)."""
+        spec = {"data": data, "weights": weights, "level": "frame"}
+
+        def run(step_dir):
+            out = os.path.join(step_dir, "features")
+            self.store.command(step_dir, "extract", [
+                sys.executable, "-m", "flallm_plugin.cli.extract_features", "--data", data,
+                "--visual-backbone-weights", weights, "--out-dir", out, "--level", "frame",
+                "--batch-size", str(self.args.batch_size), "--num-workers", str(self.args.num_workers),
+                *(["--cpu"] if self.args.cpu else [])])
+            return {"features": out}
+
+        return self.store.step("frame_features", spec, run)
+
+    def stage1_backbone(self, s1: Stage1) -> str:
+        """The ResNet-18 weights of a stage 1. On frame features, text_only reads zero features of the run's
+        ResNet (any weights give the same floor); a stage 1 that trains its ResNet from scratch cannot run."""
+        a = self.args
+        if not a.stage1_frame_features:
+            return s1.backbone or a.visual_backbone_weights
+        if s1.blank_video:
+            return a.visual_backbone_weights
+        if s1.backbone is not None:
+            raise ValueError(f"--stage1-frame-features freezes the ResNet, but a stage 1 with --visual-backbone-weights "
+                             f"{s1.backbone} trains it from scratch (the scratch rows): drop those rows or the option")
+        return a.visual_backbone_weights
+
+    def stage1_train_data(self, s1: Stage1) -> str:
+        """What a stage 1 trains on: the video data, or (--stage1-frame-features) its cached ResNet features."""
+        data = self.stage1_data(s1)
+        if not self.args.stage1_frame_features:
+            return data
+        return self.frame_features(data, self.stage1_backbone(s1))["features"]
+
     def stage1(self, s1: Stage1, seed: int) -> Dict:
         a = self.args
         arch = LIGHT_T_SIZES[s1.size] if s1.size else a.stage1_arch
@@ -214,14 +263,14 @@ class Experiment(object):
         spec_args = [
             "--arch", arch, *(["--encoder-embed-dim", str(widths[0]), "--encoder-ffn-embed-dim", str(widths[1])]
                               if widths else []),
-            "--visual-backbone-weights", s1.backbone or a.visual_backbone_weights, *self.stage1_task_args(s1),
+            "--visual-backbone-weights", self.stage1_backbone(s1), *self.stage1_task_args(s1),
             "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2", *optim,
             "--lr", f"{a.stage1_lr:g}", "--lr-scheduler", "cosine",
             *(["--warmup-updates", str(a.stage1_warmup_updates), "--warmup-init-lr", "1e-7"]
               if a.stage1_warmup_updates else []),
             *self.schedule(a.stage1_epochs, a.stage1_batch_size),
             *self.aux_args(s1), *shlex.split(a.extra_stage1_args)]
-        return self.train("stage1", self.stage1_data(s1), spec_args, seed)
+        return self.train("stage1", self.stage1_train_data(s1), spec_args, seed)
 
     def features(self, stage1: Dict, level: str) -> Dict:
         spec = {"stage1": stage1["key"], "level": level}
@@ -240,17 +289,20 @@ class Experiment(object):
     def stage2(self, s2: Stage2, s1: Optional[Stage1], stage1: Optional[Dict], seed: int):
         """(training record, data directory it read, task options for decoding)."""
         a = self.args
+        freeze = s2.freeze_visual
         if s2.input == "features":
             data, task_args = self.features(stage1, s2.adapter_input)["features"], []
         else:
-            data, task_args = self.data, self.stage1_task_args(s1 or Stage1())
-        groups = {"adapter": a.adapter_lr, **({"visual": a.visual_lr} if s2.trains_visual else {})}
+            data, task_args = self.stage1_train_data(Stage1()), self.stage1_task_args(s1 or Stage1())
+            if a.stage1_frame_features and freeze == "none":  # the ResNet is frozen in this setting
+                freeze = "backbone"
+        groups = {"adapter": a.adapter_lr, **({"visual": a.visual_lr} if freeze != "backbone+temporal" else {})}
         spec_args = [
             "--arch", self.stage2_arch, *shlex.split(a.stage2_arch_args),
             "--load-visual-encoder-from", stage1["checkpoint"] if s2.visual_init == "stage1" else "none",
             "--visual-backbone-weights", a.visual_backbone_weights,
             "--pretrained-mbart", self.mbart if (s2.pretrained_mbart and self.mbart) else "none",
-            "--adapter-input", s2.adapter_input, "--freeze-visual", s2.freeze_visual, *task_args,
+            "--adapter-input", s2.adapter_input, "--freeze-visual", freeze, *task_args,
             "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.2",
             "--optimizer", "param_group_adam", "--lr", f"{a.stage2_lr:g}", "--group-lr", json.dumps(groups),
             "--lr-scheduler", "cosine", *self.schedule(a.stage2_epochs, a.stage2_batch_size),
@@ -283,9 +335,10 @@ class Experiment(object):
 
     def decode_masked(self, row: Row, model: Dict) -> Dict:
         """The same model decoded with every frame black (``--blank-video``): a stage-2 model trained on cached
-        features reads the video data through its own frozen visual encoder (as flallm-translate does)."""
+        features reads the video data through its own frozen visual encoder (as flallm-translate does). With
+        --stage1-frame-features every row reads the run's frame features, every vector zero."""
         s1 = row.stage1 or Stage1()
-        return self.decode(model, self.stage1_data(s1), self.stage1_task_args(s1) + ["--blank-video"])
+        return self.decode(model, self.stage1_train_data(s1), self.stage1_task_args(s1) + ["--blank-video"])
 
     # ---------------------------------------------------------------- gloss2text
     def gloss2text_data(self) -> Dict:
@@ -375,7 +428,7 @@ class Experiment(object):
         if stage1 is not None:
             chain.append(stage1)
         if row.stage2 is None:
-            final, data, task_args = stage1, self.stage1_data(row.stage1), self.stage1_task_args(row.stage1)
+            final, data, task_args = stage1, self.stage1_train_data(row.stage1), self.stage1_task_args(row.stage1)
         else:
             final, data, task_args = self.stage2(row.stage2, row.stage1, stage1, seed)
             chain.append(final)

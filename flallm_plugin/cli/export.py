@@ -62,17 +62,8 @@ def _model_args(cfg: dict, path: str) -> Namespace:
 
 def sampling_rate_of(task_cfg: dict, data_cfg, ckpt: str) -> float:
     """The model's temporal sampling rate of raw video: the run's --sampling-rate, else the data's;
-    for a model trained on cached features, the rate they were extracted at."""
-    if data_cfg.input_type == "features":
-        rate = data_cfg.config.get("source_sampling_rate")
-        if rate is None:
-            raise ValueError(
-                f"{data_cfg.path}: cached features without source_sampling_rate (the video sampling rate they "
-                "were extracted at); re-extract them with flallm-extract-features"
-            )
-        return float(rate)
-    rate = task_cfg.get("sampling_rate")
-    return float(rate) if rate is not None else data_cfg.sampling_rate
+    for a model trained on cached features, times the rate they were extracted at."""
+    return data_cfg.video_sampling_rate(task_cfg.get("sampling_rate"))
 
 
 def video_config(model_args: Namespace, task_cfg: dict, data_cfg, ckpt: str, has_spm: bool) -> dict:

@@ -39,7 +39,12 @@ def get_parser():
     p = argparse.ArgumentParser(prog="flallm-extract-features", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="data directory with video manifests (as for training)")
-    p.add_argument("--checkpoint", required=True, help="stage-1 (light_t) checkpoint")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="stage-1 (light_t) checkpoint")
+    src.add_argument("--visual-backbone-weights", metavar="FILE",
+                     help="with --level frame, instead of --checkpoint: the ResNet-18 features of a torchvision "
+                          "state dict (resnet18-f37072fd.pth, 'imagenet' = torchvision's cache), for a stage 1 "
+                          "that trains on them with its ResNet frozen (fairseq-train FEATS --arch light_t ...)")
     p.add_argument("--out-dir", required=True, help="feature data directory to write (new or empty)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out-dir written by flallm-extract-features (whole, at the end)")
     p.add_argument("--splits", default="train,dev,test", help="comma-separated splits (missing ones are skipped)")
@@ -64,7 +69,8 @@ def inputs_of(args) -> list:
     from flallm_plugin.data.data_cfg import SignDataConfig
     from flallm_plugin.data.sign_translation_dataset import read_manifest
 
-    inputs = [(args.data, "the data directory"), (args.checkpoint, "the checkpoint")]
+    inputs = [(args.data, "the data directory"), (args.checkpoint, "the checkpoint"),
+              (args.visual_backbone_weights, "the ResNet-18 weights")]
     config = os.path.join(args.data, "config.yaml")
     if not os.path.isfile(config):
         return inputs  # the run stops at reading it, with its own message
@@ -79,8 +85,51 @@ def inputs_of(args) -> list:
     return inputs
 
 
+def check_source(args):
+    """ResNet weights alone make frame-level features only; everything above the ResNet is stage 1's."""
+    if args.visual_backbone_weights is not None and args.level != "frame":
+        raise ValueError(f"--visual-backbone-weights gives frame-level (ResNet) features; --level {args.level} "
+                         "needs the stage-1 model: pass --checkpoint, or --level frame")
+
+
+def load_stage1(args, overrides: dict):
+    """(model, cfg, task): the stage-1 checkpoint, or with ``--visual-backbone-weights`` an untrained
+    ``light_t_tiny`` set up by the task on ``--data`` whose ResNet holds those weights (only its
+    frame-level features are used), reading every frame."""
+    from fairseq import checkpoint_utils, options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
+
+    if args.checkpoint is not None:
+        state = load_fairseq_checkpoint(args.checkpoint, overrides)  # errors name the file (truncated, unsafe, ...)
+        models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
+            [args.checkpoint], arg_overrides=overrides, state=state
+        )
+        return models[0], cfg, task
+    parser = options.get_training_parser(default_task="sign_translation")
+    train_args = options.parse_args_and_arch(parser, [
+        overrides["data"], "--task", "sign_translation", "--arch", "light_t_tiny",
+        "--visual-backbone-weights", args.visual_backbone_weights, "--sampling-rate", "1",
+    ])
+    cfg = convert_namespace_to_omegaconf(train_args)
+    task = tasks.setup_task(cfg.task)
+    return task.build_model(cfg.model), cfg, task
+
+
+def extracted_from(args) -> str:
+    """The features' source for their config.yaml: the checkpoint, or the ResNet-18 weights file."""
+    from flallm_plugin.models.visual_encoder import resolve_backbone_weights
+
+    if args.checkpoint is not None:
+        return os.path.abspath(args.checkpoint)
+    path = resolve_backbone_weights(args.visual_backbone_weights)
+    return os.path.abspath(path) if path else "a randomly initialised ResNet-18 (--visual-backbone-weights none)"
+
+
 def extract(args) -> dict:
     """Check ``--out-dir``, extract into a temporary directory next to it, then rename it into place."""
+    check_source(args)
     check_out_dir(args.out_dir, inputs_of(args), TOOL, "--out-dir", args.overwrite)
     remove_orphan_temp_dirs(args.out_dir, TOOL)
     tmp = make_temp_dir(args.out_dir, TOOL)
@@ -98,22 +147,16 @@ def extract(args) -> dict:
 
 def extract_to(args, out_dir: str) -> dict:
     """Extract every split into ``out_dir`` (a fresh directory) and write its config last."""
-    from fairseq import checkpoint_utils, utils
+    from fairseq import utils
 
     from flallm_plugin import models, tasks  # noqa: F401  (the task and architectures the checkpoint names)
-    from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
     from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
     from flallm_plugin.models.fingerprint import feature_fingerprint
     from flallm_plugin.models.stage1_features import LightTFeatures, stage1_features
 
     use_cuda = torch.cuda.is_available() and not args.cpu
     overrides = {"data": os.path.abspath(args.data)}
-    state = load_fairseq_checkpoint(args.checkpoint, overrides)  # errors name the file (truncated, unsafe, ...)
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
-        [args.checkpoint], arg_overrides=overrides, state=state
-    )
-    del state
-    model = models[0]
+    model, cfg, task = load_stage1(args, overrides)
     fingerprint = feature_fingerprint(LightTFeatures(model.encoder), args.level)
     if args.fp16:
         model.half()
@@ -177,9 +220,11 @@ def extract_to(args, out_dir: str) -> dict:
         "input_type": "features",
         "feature_level": args.level,
         "feature_dim": int(feat_dim) if feat_dim is not None else None,
-        "sampling_rate": 1.0,
+        # a checkpoint's features are sampled as its stage 1 was; ResNet features keep every frame,
+        # and training samples them at the video data's rate (a new phase each epoch)
+        "sampling_rate": 1.0 if args.checkpoint is not None else data_cfg.sampling_rate,
         "source_sampling_rate": task.sampling_rate,
-        "extracted_from": os.path.abspath(args.checkpoint),
+        "extracted_from": extracted_from(args),
         "visual_fingerprint": fingerprint,
     })
     if args.tgt_lang_tag is not None:

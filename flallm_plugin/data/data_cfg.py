@@ -298,6 +298,25 @@ class SignDataConfig(object):
         """temporal sampling rate of video input (1/k); see :meth:`sampling_stride`"""
         return float(self.config.get("sampling_rate", 0.25))
 
+    @property
+    def features_hold_every_frame(self) -> bool:
+        """Cached features extracted from every frame of the video (``source_sampling_rate: 1``)."""
+        return self.input_type == "features" and self.config.get("source_sampling_rate") == 1
+
+    def video_sampling_rate(self, rate: Optional[float] = None) -> float:
+        """The share of a raw video's frames the model sees: ``rate`` (the task's ``--sampling-rate``)
+        or the config's, times the rate cached features were extracted at."""
+        own = float(rate) if rate is not None else self.sampling_rate
+        if self.input_type != "features":
+            return own
+        source = self.config.get("source_sampling_rate")
+        if source is None:
+            raise ValueError(
+                f"{self.path}: cached features without source_sampling_rate (the video sampling rate they "
+                "were extracted at); re-extract them with flallm-extract-features"
+            )
+        return float(source) * own
+
     def sampling_stride(self, rate: Optional[float] = None) -> int:
         """The temporal stride for this data: the one place that validates a sampling rate.
 
@@ -305,14 +324,15 @@ class SignDataConfig(object):
             rate: overrides the config's ``sampling_rate`` (e.g. the task's
                 ``--sampling-rate``); ``None`` uses the config's.
 
-        Cached features were sampled at extraction: their stride is 1, and a rate
-        other than 1 is an error.
+        Cached features were sampled at extraction: their stride is 1, and a rate other than 1 is an
+        error, unless they hold every frame (``source_sampling_rate: 1``, frame-level features of
+        ``flallm-extract-features --visual-backbone-weights``): then they are sampled as video is.
         """
-        if self.input_type == "features":
+        if self.input_type == "features" and not self.features_hold_every_frame:
             if rate not in (None, 1.0):
                 raise ValueError(
-                    f"{self.path}: cached features were sampled at extraction; --sampling-rate "
-                    f"{rate} cannot be applied to them"
+                    f"{self.path}: cached features were sampled at extraction (source_sampling_rate "
+                    f"{self.config.get('source_sampling_rate')}); --sampling-rate {rate} cannot be applied to them"
                 )
             return 1
         if rate is not None:

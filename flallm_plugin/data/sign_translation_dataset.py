@@ -105,8 +105,6 @@ class SignTranslationDataset(FairseqDataset):
         self.manifest = manifest or split
         self.lines = lines or list(range(2, self.n_samples + 2))
         self.features = cfg.input_type == "features"
-        if blank_video and self.features:
-            raise SignDataError(f"{cfg.path}: --blank-video needs video input, these are cached features")
         self.blank_video = blank_video
         if augment_on_device and self.features:
             raise SignDataError(f"{cfg.path}: --augment-on-device needs video input, these are cached features")
@@ -168,11 +166,15 @@ class SignTranslationDataset(FairseqDataset):
                     raise SignDataError(
                         f"{path}: {feats.shape[0]} feature frames but the manifest says {self.n_frames[index]}"
                     )
-                return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)), None
             with data_utils.numpy_seed(self.seed, self.epoch, index):
                 rng = np.random.RandomState(np.random.randint(0, 2**31 - 1))
             phase = rng.randint(0, self.stride) if self.is_train_split else 0
             idx = sample_indices(int(self.n_frames[index]), self.stride, phase)
+            if self.features:  # every frame's features (stride 1), or sampled as video is
+                clip = np.ascontiguousarray(feats[idx], dtype=np.float32)
+                if self.blank_video:  # the "text only" input on features: zeros (the clip's length only)
+                    clip = np.zeros_like(clip)
+                return torch.from_numpy(clip), None
             frames = read_frames(path, idx, self.starts[index], self.ends[index], n_frames=int(self.n_frames[index]))
             if self.augment_on_device:  # decoded frames + the parameters the transform would draw
                 warp = self.transform.matrix(self.transform.draw(rng))

@@ -13,6 +13,7 @@ status: the child starts with fairseq already imported (a fresh interpreter spen
 step less than that) and is as isolated from the next step as a new process. Other commands run as
 subprocesses.
 """
+import fcntl
 import hashlib
 import importlib
 import json
@@ -76,8 +77,17 @@ class StepStore(object):
 
     def step(self, kind: str, spec: Dict, run: Callable[[str], Dict]) -> Dict:
         """The record of the step ``(kind, spec)``: read from its ``done.json``, or made by
-        ``run(step_dir)`` (which returns the step's facts) in a fresh directory."""
+        ``run(step_dir)`` (which returns the step's facts) in a fresh directory.
+
+        Several runs may share one store (e.g. seeds in parallel): a step is held by an OS lock on
+        ``<key>.lock`` while it is checked and run, so a second run needing it waits and then reuses it
+        instead of deleting it as unfinished. The lock goes with the process (a killed run holds none)."""
         key = spec_key(kind, spec)
+        with open(os.path.join(self.root, key + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._step(key, kind, spec, run)
+
+    def _step(self, key: str, kind: str, spec: Dict, run: Callable[[str], Dict]) -> Dict:
         record = self.done_record(key)
         if record is not None:
             self.reused.append(key)

@@ -5,9 +5,12 @@ the features' ``config.yaml`` (``visual_fingerprint``); a stage-2 model checks i
 its own (frozen) visual encoder when it trains or decodes on those features.
 """
 import hashlib
+import logging
 
 import torch
 import torch.nn as nn
+
+logger = logging.getLogger(__name__)
 
 
 def state_fingerprint(module: nn.Module) -> str:
@@ -50,3 +53,35 @@ def feature_source(visual: nn.Module, level: str) -> nn.Module:
 def feature_fingerprint(visual: nn.Module, level: str) -> str:
     """Fingerprint of the weights that make ``visual``'s ``level`` features (see :func:`feature_source`)."""
     return state_fingerprint(feature_source(visual, level))
+
+
+def check_feature_source(args, visual: nn.Module, weights: str):
+    """Cached features must come from the weights this model holds: the fingerprint that
+    ``flallm-extract-features`` wrote into the features' config.yaml (``visual_fingerprint``, handed
+    over by the task as ``input_visual_fingerprint``) must be that of ``visual``'s weights at the
+    features' level. Features of other weights train and decode to garbage without any error.
+
+    ``weights``: where this model's visual weights came from, for the message (e.g. "the stage-1
+    checkpoint X", "--visual-backbone-weights X").
+    """
+    if getattr(args, "input_type", None) != "features":
+        return
+    config = getattr(args, "input_features_config", None) or "the features' config.yaml"
+    expected = getattr(args, "input_visual_fingerprint", None)
+    if expected is None:
+        logger.warning(f"{config}: no visual_fingerprint (extracted by an older flallm-extract-features): "
+                       "cannot check that the features come from this model's visual encoder")
+        return
+    if any(p.dtype == torch.bfloat16 for p in visual.parameters()):
+        logger.warning(f"{config}: bfloat16 visual encoder: its fingerprint cannot be compared with the features'")
+        return
+    level = args.input_feature_level
+    own = feature_fingerprint(visual, level)
+    if own != expected:
+        raise ValueError(
+            f"{config}: these {level}-level features were extracted with "
+            f"{getattr(args, 'input_extracted_from', None) or 'another model'} (visual fingerprint {expected[:16]}), "
+            f"but this model's visual encoder (from {weights}) has fingerprint {own[:16]}: extract the features "
+            "with the weights the model uses (flallm-extract-features --checkpoint / --visual-backbone-weights), "
+            "or use the video data"
+        )

@@ -19,6 +19,7 @@ from fairseq.models.transformer import TransformerModel
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 
 from flallm_plugin.models.adapter import MLPAdapter, num_params
+from flallm_plugin.models.fingerprint import check_feature_source
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
 from flallm_plugin.models.visual_encoder import (
     add_visual_args,
@@ -74,16 +75,13 @@ class LightTModel(TransformerModel):
     @classmethod
     def build_model(cls, args, task):
         light_t_base_architecture(args)
-        if args.input_type == "features":
-            raise ValueError(
-                f"{getattr(args, 'data', 'the data directory')}: holds cached features, but light_t trains its "
-                "visual encoder end to end and it would never run on them: train light_t on the video data "
-                "directory (other fairseq models, e.g. --arch s2t_transformer_s, train on features)"
-            )
+        check_light_t_input(args)
         tgt_dict = task.target_dictionary
         encoder = cls.build_encoder(args, tgt_dict)
         decoder = cls.build_decoder(args, tgt_dict, cls.build_embedding(args, tgt_dict, args.decoder_embed_dim))
         model = cls(args, encoder, decoder)
+        if args.input_type == "features":  # frame-level features: the ResNet that computed them is frozen
+            model.encoder.visual.freeze("backbone")
         # the visual encoder (ResNet-18 + temporal module) is the "visual" group of --optimizer
         # param_group_adam: --group-lr '{"visual": ...}' gives it its own peak learning rate
         for p in model.encoder.visual.parameters():
@@ -93,8 +91,17 @@ class LightTModel(TransformerModel):
 
     def load_pretrained_components(self):
         """ImageNet ResNet-18 weights (``--visual-backbone-weights``); called by the task
-        when the model is not being rebuilt from one of its own checkpoints."""
-        self.encoder.visual.load_backbone_weights(self.args.visual_backbone_weights)
+        when the model is not being rebuilt from one of its own checkpoints. On frame-level
+        features they must be the weights that computed them (their fingerprint is checked)."""
+        loaded = self.encoder.visual.load_backbone_weights(self.args.visual_backbone_weights)
+        check_feature_source(self.args, self.encoder.visual, f"--visual-backbone-weights {loaded or 'none'}")
+
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        """fairseq's loading of this model's own checkpoint, then the check that cached frame-level
+        features come from its (frozen) ResNet."""
+        result = super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
+        check_feature_source(self.args, self.encoder.visual, "this checkpoint")
+        return result
 
     def grad_norm_groups(self) -> Dict[str, List[nn.Parameter]]:
         groups = self.encoder.visual.grad_norm_groups()
@@ -119,6 +126,22 @@ class LightTModel(TransformerModel):
             paper = PAPER_PARAMS[arch]
             msg += f"; paper Table 7 ({arch}, |V|~2.4k): {paper / 1e6:.2f}M, Light-T here {translator / 1e6:.2f}M"
         return msg
+
+
+def check_light_t_input(args):
+    """Light-T trains its temporal module: it reads video, or cached ``frame``-level (ResNet) features,
+    with the ResNet that computed them frozen (a stage 1 whose CNN is not fine-tuned, at the cost of one
+    extraction). Cached ``sign``/``light_t`` features would leave the temporal module unused."""
+    if args.input_type != "features":
+        return
+    level = getattr(args, "input_feature_level", None)
+    if level != "frame":
+        raise ValueError(
+            f"{getattr(args, 'input_features_config', None) or 'the data directory'}: holds {level}-level features, "
+            "but light_t trains its temporal module on top of the ResNet: train it on the video data directory, "
+            "or on frame-level features (flallm-extract-features --level frame --visual-backbone-weights FILE); "
+            "other fairseq models (e.g. --arch s2t_transformer_s) train on any features"
+        )
 
 
 @register_model_architecture("light_t", "light_t")

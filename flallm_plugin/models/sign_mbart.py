@@ -26,7 +26,7 @@ from fairseq.models.bart.model import mbart_large_architecture
 from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
 from flallm_plugin.data.vocab_fingerprint import check_sibling_dict
 from flallm_plugin.models.adapter import MLPAdapter, num_params
-from flallm_plugin.models.fingerprint import feature_fingerprint
+from flallm_plugin.models.fingerprint import check_feature_source
 from flallm_plugin.models.light_t import LightTModel, light_t_base_architecture
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
 from flallm_plugin.models.stage1_features import LightTFeatures
@@ -223,33 +223,10 @@ class SignMBARTModel(BARTModel):
         return result
 
     def check_feature_source(self):
-        """Cached features must come from this model's visual encoder: the fingerprint that
-        ``flallm-extract-features`` wrote into the features' config.yaml (``visual_fingerprint``,
-        handed over by the task as ``input_visual_fingerprint``) must be that of the weights
-        this model holds. Features of another stage-1 model decode to garbage without any error."""
-        args = self.args
-        if getattr(args, "input_type", None) != "features":
-            return
-        config = getattr(args, "input_features_config", None) or "the features' config.yaml"
-        expected = getattr(args, "input_visual_fingerprint", None)
-        if expected is None:
-            logger.warning(f"{config}: no visual_fingerprint (extracted by an older flallm-extract-features): "
-                           "cannot check that the features come from this model's visual encoder")
-            return
-        if any(p.dtype == torch.bfloat16 for p in self.encoder.visual.parameters()):
-            logger.warning(f"{config}: bfloat16 visual encoder: its fingerprint cannot be compared with the features'")
-            return
-        level = args.input_feature_level
-        own = feature_fingerprint(self.encoder.visual, level)
-        if own != expected:
-            source = getattr(args, "load_visual_encoder_from", None)
-            source = f"the stage-1 checkpoint {source}" if has_path(source) else "no stage-1 checkpoint"
-            raise ValueError(
-                f"{config}: these {level}-level features were extracted with "
-                f"{getattr(args, 'input_extracted_from', None) or 'another model'} (visual fingerprint {expected[:16]}), "
-                f"but this model's visual encoder (from {source}) has fingerprint {own[:16]}: extract the features "
-                "with the stage-1 checkpoint the model uses (flallm-extract-features --checkpoint), or use the video data"
-            )
+        """Cached features must come from this model's visual encoder (:func:`fingerprint.check_feature_source`)."""
+        source = getattr(self.args, "load_visual_encoder_from", None)
+        source = f"the stage-1 checkpoint {source}" if has_path(source) else "no stage-1 checkpoint"
+        check_feature_source(self.args, self.encoder.visual, source)
 
     def load_visual_encoder(self, path: str):
         """Load the stage-1 visual encoder (``encoder.visual.*``, or the whole Light-T encoder)."""

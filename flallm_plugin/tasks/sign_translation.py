@@ -89,7 +89,7 @@ class SignTranslationConfig(FairseqDataclass):
         default=False,
         metadata={"help": "diagnostic baseline: every frame is replaced by a black one (same clip shape), so the "
                   "model sees no visual information and learns from the targets alone (flallm-experiment's "
-                  "text_only row); pass it to fairseq-generate too. Video input only"},
+                  "text_only row); pass it to fairseq-generate too. On cached features every feature vector is zero"},
     )
     augment_on_device: bool = field(
         default=False,
