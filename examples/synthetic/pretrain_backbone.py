@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import resnet18
 
-from flallm_plugin.data.data_cfg import IMAGENET_MEAN, IMAGENET_STD
+from flallm_plugin.data.visual_input import IMAGENET_MEAN, IMAGENET_STD
 from flallm_plugin.data.transforms import ClipTransform
 from flallm_plugin.synthetic.hard import (
     FORMS, HANDS, HARD_LOCATIONS, N_SIGNERS, HardSign, make_signers, other_signs, render_signs,

@@ -9,6 +9,8 @@ import hashlib
 import torch
 import torch.nn as nn
 
+from flallm_plugin.data.visual_input import check_feature_level
+
 
 def state_fingerprint(module: nn.Module) -> str:
     """sha256 over ``module``'s state dict: names, shapes and bytes, in sorted name order.
@@ -36,13 +38,11 @@ def feature_source(visual: nn.Module, level: str) -> nn.Module:
     :class:`~flallm_plugin.models.stage1_features.LightTFeatures` (a whole stage-1 encoder).
     """
     light_t = getattr(visual, "encoder", None)
-    if level == "light_t":
+    if check_feature_level(level) == "light_t":
         if light_t is None:
             raise ValueError("light_t-level features come from a whole stage-1 Light-T encoder, "
                              "but this model holds only a visual encoder")
         return light_t
-    if level not in ("frame", "sign"):
-        raise ValueError(f"unknown feature level {level!r} (one of frame, sign, light_t)")
     vis = light_t.visual if light_t is not None else visual
     return vis.backbone if level == "frame" else vis
 

@@ -18,8 +18,10 @@ from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import TransformerModel
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 
+from flallm_plugin.data.visual_input import VisualInputSpec
 from flallm_plugin.models.adapter import MLPAdapter, num_params
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
+from flallm_plugin.models.stage1_features import feature_width
 from flallm_plugin.models.visual_encoder import (
     add_visual_args,
     build_visual_encoder,
@@ -57,14 +59,14 @@ class LightTModel(TransformerModel):
         """Visual encoder -> VL-Adapter -> Light-T encoder, reading what the task's data holds."""
         visual = build_visual_encoder(args)
         adapter = MLPAdapter(
-            visual.out_dim,
+            feature_width(visual, "sign"),
             args.vl_adapter_hidden_dim or args.encoder_embed_dim,
             args.encoder_embed_dim,
             dropout=args.vl_adapter_dropout,
         )
-        input_level = args.input_feature_level if args.input_type == "features" else None
         return SignTransformerEncoder(
-            args, tgt_dict, visual, adapter, args.encoder_embed_dim, feature_level="sign", input_level=input_level
+            args, tgt_dict, visual, adapter, args.encoder_embed_dim, feature_level="sign",
+            input_level=VisualInputSpec.from_args(args).input_level,
         )
 
     @classmethod
@@ -74,7 +76,7 @@ class LightTModel(TransformerModel):
     @classmethod
     def build_model(cls, args, task):
         light_t_base_architecture(args)
-        if args.input_type == "features":
+        if VisualInputSpec.from_args(args).features:
             raise ValueError(
                 f"{getattr(args, 'data', 'the data directory')}: holds cached features, but light_t trains its "
                 "visual encoder end to end and it would never run on them: train light_t on the video data "
