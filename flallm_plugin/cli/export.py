@@ -178,6 +178,7 @@ def model_card(translator, state: dict, model_args: Namespace, config: dict, arg
 
 def export(args) -> str:
     from flallm_plugin.checkpoint_safety import safe_torch_load
+    from flallm_plugin.data.atomic_file import atomic_path
     from flallm_plugin.data.data_cfg import SignDataConfig
     from flallm_plugin.data.manifest import write_data_config
     from flallm_plugin.hub import SignTranslator
@@ -205,8 +206,9 @@ def export(args) -> str:
     config = video_config(model_args, state["cfg"]["task"], data_cfg, args.checkpoint, spm is not None)
 
     remove_orphan_temp_dirs(out, TOOL)
-    tmp = make_temp_dir(out, TOOL)  # a new, unique directory: nothing that exists is ever removed
-    try:
+    # a new, unique directory (nothing that exists is ever removed), renamed onto nothing, or an empty
+    # directory made meanwhile (never a full one); removed if anything fails
+    with atomic_path(out, tmp=make_temp_dir(out, TOOL)) as tmp:
         torch.save(inference_state(state), os.path.join(tmp, MODEL_FILE))
         shutil.copyfile(data_cfg.vocab_filename, os.path.join(tmp, DICT_FILE))
         if spm is not None:
@@ -216,10 +218,6 @@ def export(args) -> str:
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
             f.write(model_card(translator, state, model_args, config, args))
         os.unlink(os.path.join(tmp, marker_name(TOOL)))  # only an unfinished directory carries it
-        os.rename(tmp, out)  # onto nothing, or an empty directory made meanwhile (never a full one)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     size = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
     print(f"model directory {out}: {', '.join(sorted(os.listdir(out)))} ({size / 1e6:.1f} MB)")
     return out
