@@ -71,13 +71,16 @@ def video_config(model_args: Namespace, task_cfg: dict, data_cfg, ckpt: str, has
                                          task_cfg.get("eval_bleu_tokenizer"))
     spec = VisualInputSpec.from_args(model_args, data)
     if spec.crop is None:
-        raise ValueError(f"{ckpt}: the model args have no frame resize / crop (checkpoint older than the task's data facts)")
+        raise ValueError(
+            f"{ckpt}: the model args have no frame resize / crop (checkpoint older than the task's data facts)"
+        )
     if spec.sampling_rate is None:  # cached features extracted before source_sampling_rate was written
         raise ValueError(
             f"{spec.data_config or data_cfg.path}: cached features without source_sampling_rate (the video sampling "
             "rate they were extracted at); re-extract them with flallm-extract-features"
         )
-    config = {"vocab_filename": DICT_FILE, "video_root": ".", **spec.to_video_config(), "augmentation": {"enabled": False}}
+    config = {"vocab_filename": DICT_FILE, "video_root": ".", **spec.to_video_config(),
+              "augmentation": {"enabled": False}}
     if has_spm:
         config["bpe_tokenizer"] = {"bpe": "sentencepiece", "sentencepiece_model": SPM_FILE}
     return config

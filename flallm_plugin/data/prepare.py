@@ -230,7 +230,8 @@ def write_data_dir(
             for i in range(sp.get_piece_size()):
                 if not (sp.is_control(i) or sp.is_unknown(i)):
                     tgt_dict.add_symbol(sp.id_to_piece(i), n=1)
-        lang_tag_index(tgt_dict, args.tgt_lang_tag, f"{args.dict or 'the dictionary of the sentencepiece model'} (--tgt-lang-tag)")
+        lang_tag_index(tgt_dict, args.tgt_lang_tag,
+                       f"{args.dict or 'the dictionary of the sentencepiece model'} (--tgt-lang-tag)")
         # pieces outside the dictionary (dev/test words never seen in training, or any with a reused
         # dictionary) are reported, not hidden: ids turn them into <unk>, scores use the original text
         unk_rate = {split: unk_piece_rate([s.tgt_text for s in samples], sp, tgt_dict)

@@ -27,7 +27,13 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet18
 
 from flallm_plugin.checkpoint_safety import safe_torch_load
-from flallm_plugin.data.visual_input import FEATURE_LEVELS, IMAGENET_MEAN, IMAGENET_STD, VisualInputSpec, check_feature_level
+from flallm_plugin.data.visual_input import (
+    FEATURE_LEVELS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VisualInputSpec,
+    check_feature_level,
+)
 
 logger = logging.getLogger(__name__)
 

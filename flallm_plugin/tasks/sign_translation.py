@@ -237,8 +237,9 @@ class SignTranslationTask(FairseqTask):
     # ----------------------------------------------------------------- model
     def build_model(self, cfg, from_checkpoint=False):
         """Write the data facts into the model args (the record of the input, ``args.visual_input``,
-        saved with the checkpoint, as speech_to_text writes ``input_feat_per_channel``), build the model, and load its pretrained parts
-        (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
+        saved with the checkpoint, as speech_to_text writes ``input_feat_per_channel``), build the
+        model, and load its pretrained parts (ResNet, stage 1, mBART) unless it is being rebuilt from
+        one of its own checkpoints."""
         if not from_checkpoint:
             self.check_distributed()
             self.lock_save_dir()
