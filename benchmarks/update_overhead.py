@@ -39,6 +39,7 @@ from fairseq.trainer import Trainer  # noqa: E402
 
 from flallm_plugin.data.data_cfg import SignDataConfig  # noqa: E402
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset, SignTranslationDatasetItem  # noqa: E402
+from flallm_plugin.data.visual_input import VisualInputSpec  # noqa: E402
 from flallm_plugin.tasks.grad_norms import GRAD_NORMS_REGION  # noqa: E402
 
 PLUGIN = os.path.join(REPO, "flallm_plugin")
@@ -92,7 +93,7 @@ def make_dataset(task, data_dir, items):
     cfg = SignDataConfig(os.path.join(data_dir, "config.yaml"))
     ds = SignTranslationDataset("train", True, cfg, [f"v{i}" for i in range(len(items))],
                                 [x.source.size(0) for x in items], tgt_texts=["x"] * len(items),
-                                tgt_dict=None, sampling_rate=1.0)
+                                tgt_dict=None, visual_input=VisualInputSpec.from_data_cfg(cfg, 1.0))
     ds.tgt_dict, ds.tgt_tokens = task.target_dictionary, [x.target for x in items]
     return ds
 

@@ -52,7 +52,7 @@ from flallm_plugin import checkpoint_safety, models, tasks  # noqa: F401
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.video_io import count_video_frames, list_frame_files, load_features, num_sampled, video_kind
-from flallm_plugin.models.stage1_features import LightTFeatures
+from flallm_plugin.models.stage1_features import LightTFeatures, feature_width
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class SignTranslator(GeneratorHubInterface):
         # fairseq's loader passes no weights_only: read with weights_only=True first (checkpoint_safety.py)
         check_checkpoint_file(os.path.join(model_dir, checkpoint_file), "model")
         x = hub_utils.from_pretrained(model_dir, checkpoint_file, ".", **overrides)
-        if x["task"].data_cfg.input_type != "video":
+        if x["task"].visual_input.features:
             raise ValueError(f"{model_dir}/config.yaml: input_type must be video in a model directory")
         translator = cls(x["args"], x["task"], x["models"])
         if fp16:
@@ -150,10 +150,10 @@ class SignTranslator(GeneratorHubInterface):
     def __init__(self, cfg, task, models):
         super().__init__(cfg, task, models)
         self.data_cfg = task.data_cfg
+        self.visual_input = task.visual_input  # the model directory's record of the input (config.yaml)
         encoder = self.models[0].encoder
         self.feature_level = encoder.feature_level
-        visual = encoder.visual
-        self.feature_dim = visual.dim_at("frame") if self.feature_level == "frame" else visual.out_dim
+        self.feature_dim = feature_width(encoder.visual, self.feature_level)
         max_src = self.max_positions[0] if isinstance(self.max_positions, tuple) else self.max_positions
         self.max_source_frames = int(max_src) if max_src is not None else None
 

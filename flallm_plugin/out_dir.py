@@ -8,7 +8,9 @@ name next to the output and rename it into place. Each leaves a marker file in w
 * it neither is nor contains any of the run's inputs (data directory, video root, the videos of
   the manifests, dictionary, sentencepiece model, checkpoint): deleting it would destroy them.
 
-The checks compare both the paths as given and with symlinks resolved. Orphan temporary
+(Files are written to a temporary name and renamed by :mod:`flallm_plugin.data.atomic_file`, which
+``flallm-export`` uses for its directory too; :func:`publish_dir` is the one rename that replaces a
+full directory.) The checks compare both the paths as given and with symlinks resolved. Orphan temporary
 directories of an interrupted run (their process gone, the marker inside) are removed by the
 next run of the same tool on the same output.
 

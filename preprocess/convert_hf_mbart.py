@@ -41,7 +41,8 @@ import re
 import shutil
 import sys
 
-from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes, staged_output_dir
+from flallm_plugin.data.atomic_file import staged_output_dir
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes
 
 SPM_NAMES = ("sentencepiece.bpe.model", "sentence.bpe.model")
 # HF activation name -> fairseq activation name

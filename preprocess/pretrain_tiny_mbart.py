@@ -44,6 +44,7 @@ import subprocess
 import sys
 import time
 
+from flallm_plugin.data.atomic_file import atomic_path
 from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
 from flallm_plugin.data.text_io import read_utf8_lines
 
@@ -355,9 +356,8 @@ def pretrain_tiny_mbart(
             f"(4 specials + {n_regular} dict.txt lines + {len(langs)} tags + <mask>)"
         )
     model_out = os.path.join(out_dir, "model.pt")
-    tmp_out = os.path.join(work_dir, "model.pt.tmp")
-    torch.save(to_release_form(state), tmp_out)
-    os.replace(tmp_out, model_out)
+    with atomic_path(model_out) as tmp_out:
+        torch.save(to_release_form(state), tmp_out)
     seen = set()
     num_params = 0
     for t in state["model"].values():

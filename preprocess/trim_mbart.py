@@ -47,12 +47,8 @@ import shutil
 import sys
 from types import SimpleNamespace
 
-from flallm_plugin.data.mbart_vocab import (
-    MBART_CC25_LANGS,
-    parse_lang_codes,
-    release_dictionary,
-    staged_output_dir,
-)
+from flallm_plugin.data.atomic_file import staged_output_dir
+from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS, parse_lang_codes, release_dictionary
 from flallm_plugin.data.text_io import read_utf8_lines
 
 EMBEDDING_KEYS = (

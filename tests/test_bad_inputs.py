@@ -202,7 +202,7 @@ def test_stale_n_frames_is_named_with_the_manifest_row(data_dir, tmp_path, delta
     (data / "dev.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     cfg = SignDataConfig(str(data / "config.yaml"))
     ds = SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
-                                                sampling_rate=None, augment=False, seed=1)
+                                                visual_input=None, augment=False, seed=1)
     ds[0]  # an untouched row reads
     with pytest.raises(SignDataError) as e:
         ds[1]

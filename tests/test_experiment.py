@@ -136,7 +136,7 @@ def test_rows_train_what_they_say(experiment):
     assert trained["no_visual_init"] == trained["factorized"]
     # T9 on video: what is frozen equals stage 1, what is trained moved
     for name in ("freeze_backbone_temporal", "freeze_backbone", "freeze_none"):
-        assert model_cfg(state(rows[name]["checkpoint"]))["input_type"] == "video"
+        assert model_cfg(state(rows[name]["checkpoint"]))["visual_input"]["input_type"] == "video"
         assert rows[name]["stage1_checkpoint"] == rows["factorized"]["stage1_checkpoint"]
     backbone = lambda m: strip(m, "encoder.visual.backbone.")  # noqa: E731
     temporal = lambda m: strip(params(m, "encoder.visual.temporal."), "encoder.visual.temporal.")  # noqa: E731
@@ -164,7 +164,8 @@ def test_rows_train_what_they_say(experiment):
     # T8: the adapter reads features at its level, extracted from the same stage 1
     for level in ("sign", "frame", "light_t"):
         cfg = model_cfg(state(rows[f"adapter_{level}"]["checkpoint"]))
-        assert (cfg["adapter_input"], cfg["input_type"], cfg["input_feature_level"]) == (level, "features", level)
+        spec = cfg["visual_input"]
+        assert (cfg["adapter_input"], spec["input_type"], spec["feature_level"]) == (level, "features", level)
     # the diagnostic and the extra-argument rows
     assert stage1["text_only"]["cfg"]["task"]["blank_video"] is True
     crit = stage1["contrastive"]["cfg"]["criterion"]
@@ -232,13 +233,12 @@ def test_row_selection_refuses_what_cannot_take_effect():
 
 def test_blank_video_gives_black_clips_of_the_same_shape(experiment):
     from flallm_plugin.data.data_cfg import SignDataConfig
-    from flallm_plugin.data.errors import SignDataError
     from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 
     def dataset(data, blank):
         cfg = SignDataConfig(os.path.join(data, "config.yaml"))
         return SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
-                                                      sampling_rate=None, augment=False, seed=1, blank_video=blank)
+                                                      visual_input=None, augment=False, seed=1, blank_video=blank)
 
     data = experiment["root"] / "data"
     real, blank = dataset(data, False)[0].source, dataset(data, True)[0].source
@@ -265,7 +265,7 @@ def test_stage1_on_frame_features(experiment):
     for name in ("text_only", "stage1_only"):
         ck = state(rows[name]["stage1_checkpoint"])
         cfg = model_cfg(ck)
-        assert (cfg["input_type"], cfg["input_feature_level"]) == ("features", "frame"), name
+        assert (cfg["visual_input"]["input_type"], cfg["visual_input"]["feature_level"]) == ("features", "frame"), name
         backbone = strip(ck["model"], "encoder.visual.backbone.")
         assert backbone and all(torch.equal(v, resnet[k]) for k, v in backbone.items()), name
     assert state(rows["text_only"]["stage1_checkpoint"])["cfg"]["task"]["blank_video"] is True

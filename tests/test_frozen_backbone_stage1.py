@@ -52,7 +52,7 @@ def test_features_keep_every_frame_and_are_the_resnets(stage1, frozen):
 
     def dataset(data, cfg):
         return SignTranslationDatasetCreator.from_tsv(data, cfg, "dev", None, None, is_train_split=False,
-                                                      sampling_rate=None, augment=False, seed=1)
+                                                      visual_input=None, augment=False, seed=1)
 
     videos, feats = dataset(stage1["data"], video_cfg), dataset(frozen["feats"], feat_cfg)
     assert videos.stride == feats.stride > 1
@@ -71,7 +71,7 @@ def test_features_keep_every_frame_and_are_the_resnets(stage1, frozen):
 def test_training_draws_a_new_phase_each_epoch(frozen):
     cfg = SignDataConfig(os.path.join(frozen["feats"], "config.yaml"))
     train = SignTranslationDatasetCreator.from_tsv(frozen["feats"], cfg, "train", None, None, is_train_split=True,
-                                                   sampling_rate=None, augment=False, seed=1)
+                                                   visual_input=None, augment=False, seed=1)
     full = np.load(train.video_paths[0])
     seen = set()
     for epoch in range(1, 9):

@@ -29,7 +29,7 @@ def test_speech_to_text_models_train_and_decode_on_sign_features(stage1, tmp_pat
     state = safe_torch_load(os.path.join(ckpt, "checkpoint_last.pt"))
     margs = state["cfg"]["model"]
     assert margs.input_feat_per_channel == 512 and margs.input_channels == 1  # saved with the checkpoint
-    assert margs.input_type == "features" and margs.input_feature_level == "sign"
+    assert margs.visual_input["input_type"] == "features" and margs.visual_input["feature_level"] == "sign"
     gen = run(["fairseq-generate", stage1["feats"], *COMMON, "--gen-subset", "train", "--path",
                os.path.join(ckpt, "checkpoint_last.pt"), "--beam", "5", "--batch-size", "6", "--scoring", "sign_eval"])
     samples = parse_generate_lines(gen.stdout.splitlines(), "fairseq-generate")

@@ -27,6 +27,7 @@ import prep_phoenix14t
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset
+from flallm_plugin.data.visual_input import VisualInputSpec
 from flallm_plugin.synthetic import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4
 from flallm_plugin.synthetic.releases import (
     csl_daily_frame_dir, csl_daily_label_path, csl_daily_split_path, how2sign_clip_path, how2sign_csv_path,
@@ -303,7 +304,7 @@ def _uniform_ds(uniform_video, train, rate=0.25, seed=1, n=24):
     folder, cfg = uniform_video
     return SignTranslationDataset(
         "train" if train else "dev", train, cfg, [folder] * n, [N_UNIFORM] * n,
-        sampling_rate=rate, augment=True, seed=seed,
+        visual_input=VisualInputSpec.from_data_cfg(cfg, rate), augment=True, seed=seed,
     )
 
 

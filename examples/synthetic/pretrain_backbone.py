@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import resnet18
 
-from flallm_plugin.data.data_cfg import IMAGENET_MEAN, IMAGENET_STD
+from flallm_plugin.data.atomic_file import atomic_path
+from flallm_plugin.data.visual_input import IMAGENET_MEAN, IMAGENET_STD
 from flallm_plugin.data.transforms import ClipTransform
 from flallm_plugin.synthetic.hard import (
     FORMS, HANDS, HARD_LOCATIONS, N_SIGNERS, HardSign, make_signers, other_signs, render_signs,
@@ -94,14 +95,8 @@ def evaluate(net, frames: np.ndarray, labels: np.ndarray, batch: int) -> Dict[st
 
 def save_state_dict(net, path: str):
     """torch.save to a temporary name next to ``path``, then rename."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(net.state_dict(), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def get_parser():

@@ -11,8 +11,10 @@ MODEL_DIR holds what decoding needs and nothing training needs:
 * ``model.pt``: the weights (a stage-2 model carries its frozen visual encoder) and args, without
   optimizer state; loaded with ``weights_only=True`` like every checkpoint;
 * ``config.yaml``: a *video* data config with the model's frame resize/crop, mean/std and temporal
-  sampling rate, the target language tag and the BLEU tokenizer (``input_type: video`` even for a
-  model trained on cached features: the model reads videos, its visual encoder included);
+  sampling rate, the target language tag and the BLEU tokenizer, from the record of the input in the
+  model args (:class:`~flallm_plugin.data.visual_input.VisualInputSpec`; for a checkpoint older than
+  the record, what it lacks comes from ``--data``), ``input_type: video`` even for a model trained on
+  cached features: the model reads videos, its visual encoder included;
 * ``dict.txt``, ``spm.model`` (the sentencepiece model, if the data has one);
 * ``README.md``: a model card (architecture, parameter counts, training data, scores if known).
 
@@ -60,30 +62,25 @@ def _model_args(cfg: dict, path: str) -> Namespace:
     raise ValueError(f"{path}: checkpoint has no model configuration (cfg.model)")
 
 
-def sampling_rate_of(task_cfg: dict, data_cfg, ckpt: str) -> float:
-    """The model's temporal sampling rate of raw video: the run's --sampling-rate, else the data's;
-    for a model trained on cached features, times the rate they were extracted at."""
-    return data_cfg.video_sampling_rate(task_cfg.get("sampling_rate"))
-
-
 def video_config(model_args: Namespace, task_cfg: dict, data_cfg, ckpt: str, has_spm: bool) -> dict:
-    """The model directory's config.yaml: how a video must be read for this model."""
-    for k in ("frame_resize", "frame_crop", "pixel_mean", "pixel_std"):
-        if getattr(model_args, k, None) is None:
-            raise ValueError(f"{ckpt}: the model args have no {k} (checkpoint older than the task's data facts)")
-    config = {
-        "vocab_filename": DICT_FILE,
-        "video_root": ".",
-        "input_type": "video",
-        "resize": int(model_args.frame_resize),
-        "crop": int(model_args.frame_crop),
-        "mean": [float(v) for v in model_args.pixel_mean],
-        "std": [float(v) for v in model_args.pixel_std],
-        "sampling_rate": sampling_rate_of(task_cfg, data_cfg, ckpt),
-        "augmentation": {"enabled": False},
-        "bleu_tokenizer": task_cfg.get("eval_bleu_tokenizer") or data_cfg.bleu_tokenizer,
-        "tgt_lang_tag": task_cfg.get("tgt_lang_tag") or data_cfg.tgt_lang_tag,
-    }
+    """The model directory's config.yaml: how a video must be read for this model (its record of the
+    input; a checkpoint older than the record: the facts it lacks from the training run's data)."""
+    from flallm_plugin.data.visual_input import VisualInputSpec
+
+    data = VisualInputSpec.from_data_cfg(data_cfg, task_cfg.get("sampling_rate"), task_cfg.get("tgt_lang_tag"),
+                                         task_cfg.get("eval_bleu_tokenizer"))
+    spec = VisualInputSpec.from_args(model_args, data)
+    if spec.crop is None:
+        raise ValueError(
+            f"{ckpt}: the model args have no frame resize / crop (checkpoint older than the task's data facts)"
+        )
+    if spec.sampling_rate is None:  # cached features extracted before source_sampling_rate was written
+        raise ValueError(
+            f"{spec.data_config or data_cfg.path}: cached features without source_sampling_rate (the video sampling "
+            "rate they were extracted at); re-extract them with flallm-extract-features"
+        )
+    config = {"vocab_filename": DICT_FILE, "video_root": ".", **spec.to_video_config(),
+              "augmentation": {"enabled": False}}
     if has_spm:
         config["bpe_tokenizer"] = {"bpe": "sentencepiece", "sentencepiece_model": SPM_FILE}
     return config
@@ -184,6 +181,7 @@ def model_card(translator, state: dict, model_args: Namespace, config: dict, arg
 
 def export(args) -> str:
     from flallm_plugin.checkpoint_safety import safe_torch_load
+    from flallm_plugin.data.atomic_file import atomic_path
     from flallm_plugin.data.data_cfg import SignDataConfig
     from flallm_plugin.data.manifest import write_data_config
     from flallm_plugin.hub import SignTranslator
@@ -211,8 +209,9 @@ def export(args) -> str:
     config = video_config(model_args, state["cfg"]["task"], data_cfg, args.checkpoint, spm is not None)
 
     remove_orphan_temp_dirs(out, TOOL)
-    tmp = make_temp_dir(out, TOOL)  # a new, unique directory: nothing that exists is ever removed
-    try:
+    # a new, unique directory (nothing that exists is ever removed), renamed onto nothing, or an empty
+    # directory made meanwhile (never a full one); removed if anything fails
+    with atomic_path(out, tmp=make_temp_dir(out, TOOL)) as tmp:
         torch.save(inference_state(state), os.path.join(tmp, MODEL_FILE))
         shutil.copyfile(data_cfg.vocab_filename, os.path.join(tmp, DICT_FILE))
         if spm is not None:
@@ -222,10 +221,6 @@ def export(args) -> str:
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
             f.write(model_card(translator, state, model_args, config, args))
         os.unlink(os.path.join(tmp, marker_name(TOOL)))  # only an unfinished directory carries it
-        os.rename(tmp, out)  # onto nothing, or an empty directory made meanwhile (never a full one)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     size = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
     print(f"model directory {out}: {', '.join(sorted(os.listdir(out)))} ({size / 1e6:.1f} MB)")
     return out

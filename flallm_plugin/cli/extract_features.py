@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from flallm_plugin.data.manifest import write_data_config, write_manifest
+from flallm_plugin.data.visual_input import FEATURE_LEVELS, MANIFEST_COLUMNS
 from flallm_plugin.out_dir import check_out_dir, make_temp_dir, publish_dir, remove_orphan_temp_dirs
 
 logger = logging.getLogger("flallm.extract_features")
@@ -48,7 +49,7 @@ def get_parser():
     p.add_argument("--out-dir", required=True, help="feature data directory to write (new or empty)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out-dir written by flallm-extract-features (whole, at the end)")
     p.add_argument("--splits", default="train,dev,test", help="comma-separated splits (missing ones are skipped)")
-    p.add_argument("--level", default="sign", choices=["sign", "frame", "light_t"],
+    p.add_argument("--level", default=FEATURE_LEVELS[0], choices=FEATURE_LEVELS,
                    help="sign = temporal-module output (paper default), frame = ResNet output, "
                         "light_t = the Light-T encoder's hidden states")
     p.add_argument("--batch-size", type=int, default=8, help="videos per forward pass")
@@ -152,30 +153,32 @@ def extract_to(args, out_dir: str) -> dict:
     from flallm_plugin import models, tasks  # noqa: F401  (the task and architectures the checkpoint names)
     from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
     from flallm_plugin.models.fingerprint import feature_fingerprint
-    from flallm_plugin.models.stage1_features import LightTFeatures, stage1_features
+    from flallm_plugin.models.stage1_features import LightTFeatures, feature_width, stage1_features
 
     use_cuda = torch.cuda.is_available() and not args.cpu
     overrides = {"data": os.path.abspath(args.data)}
     model, cfg, task = load_stage1(args, overrides)
-    fingerprint = feature_fingerprint(LightTFeatures(model.encoder), args.level)
+    stage1 = LightTFeatures(model.encoder)
+    fingerprint = feature_fingerprint(stage1, args.level)
+    feat_dim = feature_width(stage1, args.level)
     if args.fp16:
         model.half()
     if use_cuda:
         model.cuda()
     model.eval()
     encoder = model.encoder
-    data_cfg = task.data_cfg
-    if data_cfg.input_type != "video":
-        raise ValueError(f"{data_cfg.path}: input_type is {data_cfg.input_type!r}; features need video input")
+    data_cfg, spec = task.data_cfg, task.visual_input
+    if spec.features:
+        raise ValueError(f"{data_cfg.path}: input_type is {spec.input_type!r}; features need video input")
     os.makedirs(os.path.join(out_dir, "features"), exist_ok=True)
-    summary, feat_dim = {}, None
+    summary = {}
     for split in [s for s in args.splits.split(",") if s]:
         if not os.path.isfile(os.path.join(args.data, f"{split}.tsv")):
             logger.warning(f"{split}.tsv not found in {args.data}: split skipped")
             continue
         dataset = SignTranslationDatasetCreator.from_tsv(
             args.data, data_cfg, split, task.target_dictionary, task.bpe, is_train_split=False,
-            sampling_rate=task.sampling_rate, augment=False, seed=cfg.common.seed,
+            visual_input=spec, augment=False, seed=cfg.common.seed,
         )
         os.makedirs(os.path.join(out_dir, "features", split))
         loader = torch.utils.data.DataLoader(
@@ -194,14 +197,13 @@ def extract_to(args, out_dir: str) -> dict:
                     if "/" in sid or sid.startswith("."):
                         raise ValueError(f"{dataset.where(idx)}: id {sid!r} cannot be used as a file name")
                     arr = np.ascontiguousarray(feats[b, : int(n[b])])
-                    feat_dim = arr.shape[1]
                     rel = os.path.join("features", split, sid + ".npy")
                     np.save(os.path.join(out_dir, rel), arr)
                     rows.append((idx, [sid, rel, arr.shape[0], dataset.tgt_texts[idx], dataset.speakers[idx]]))
         rows.sort()
         write_manifest(
             os.path.join(out_dir, f"{split}.tsv"), [r for _, r in rows],
-            ["id", "video", "n_frames", "tgt_text", "speaker"],
+            MANIFEST_COLUMNS,
         )
         summary[split] = {"rows": len(rows), "seconds": round(time.time() - t0, 1)}
 
@@ -219,11 +221,11 @@ def extract_to(args, out_dir: str) -> dict:
         "video_root": ".",
         "input_type": "features",
         "feature_level": args.level,
-        "feature_dim": int(feat_dim) if feat_dim is not None else None,
+        "feature_dim": feat_dim,
         # a checkpoint's features are sampled as its stage 1 was; ResNet features keep every frame,
         # and training samples them at the video data's rate (a new phase each epoch)
         "sampling_rate": 1.0 if args.checkpoint is not None else data_cfg.sampling_rate,
-        "source_sampling_rate": task.sampling_rate,
+        "source_sampling_rate": spec.sampling_rate,
         "extracted_from": extracted_from(args),
         "visual_fingerprint": fingerprint,
     })

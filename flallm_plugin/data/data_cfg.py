@@ -9,7 +9,7 @@ properties give every field a documented default. Example::
     input_type: video                     # video | features
     resize: 256                           # frames are resized to resize x resize ...
     crop: 224                             # ... then cropped (random in training)
-    mean: [0.485, 0.456, 0.406]
+    mean: [0.485, 0.456, 0.406]           # default: ImageNet's (visual_input.py)
     std: [0.229, 0.224, 0.225]
     sampling_rate: 0.25                   # temporal downsampling (1, 1/2, 1/4, 1/8)
     augmentation: {enabled: true, p: 0.5, rotate: 30, scale: 0.2, translate: 10}
@@ -18,6 +18,8 @@ properties give every field a documented default. Example::
 
 Cached features (written by ``flallm-extract-features``) add ``feature_level``,
 ``feature_dim``, ``source_sampling_rate``, ``extracted_from`` and ``visual_fingerprint``.
+The task turns the config into the model's record of its input once
+(:class:`~flallm_plugin.data.visual_input.VisualInputSpec`).
 Every key and its type are checked when the file is read: an unknown key (a misspelt
 ``sampling_rat``) or a value of the wrong type is an error naming the file and the key.
 """
@@ -30,8 +32,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
+from flallm_plugin.data.visual_input import FEATURE_LEVELS, IMAGENET_MEAN, IMAGENET_STD
 DEFAULT_AUGMENTATION = {"enabled": True, "p": 0.5, "rotate": 30.0, "scale": 0.2, "translate": 10.0}
 VALID_SAMPLING_RATES = (1.0, 0.5, 0.25, 0.125)
 
@@ -127,7 +128,7 @@ CONFIG_KEYS: Dict[str, Callable[[Any], Optional[str]]] = {
     "bleu_tokenizer": _check_str,
     "tgt_lang_tag": _check_optional_str,
     # cached features (flallm-extract-features)
-    "feature_level": _check_choice("frame", "sign", "light_t", optional=True),
+    "feature_level": _check_choice(*FEATURE_LEVELS, optional=True),
     "feature_dim": _check_optional_positive_int,
     "source_sampling_rate": lambda v: None if v is None else _check_rate(v),
     "extracted_from": _check_optional_str,

@@ -20,6 +20,7 @@ from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset, SignTranslationDatasetItem
 from flallm_plugin.data.video_io import sample_indices
+from flallm_plugin.data.visual_input import VisualInputSpec
 
 InferenceInput = Union[str, os.PathLike, np.ndarray, torch.Tensor]
 
@@ -38,7 +39,7 @@ class SignInferenceDataset(SignTranslationDataset):
         cfg: SignDataConfig,
         inputs: Sequence[InferenceInput],
         n_frames: Sequence[int],
-        sampling_rate: Optional[float] = None,
+        visual_input: Optional[VisualInputSpec] = None,
         starts: Optional[List[Optional[float]]] = None,
         ends: Optional[List[Optional[float]]] = None,
         names: Optional[List[str]] = None,
@@ -59,7 +60,7 @@ class SignInferenceDataset(SignTranslationDataset):
             ids=list(names),
             starts=starts,
             ends=ends,
-            sampling_rate=sampling_rate,
+            visual_input=visual_input,
             augment=False,
             shuffle=False,
         )

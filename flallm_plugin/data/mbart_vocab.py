@@ -5,10 +5,6 @@ is a plain fairseq dictionary without language tags and ``<mask>``; fairseq's
 ``multilingual_denoising`` task appends ``[xx_XX]`` for each language and then ``<mask>``
 when it loads it, and the checkpoint's embeddings have exactly that many rows.
 """
-import contextlib
-import os
-import shutil
-import tempfile
 from typing import List
 
 # mbart.cc25's languages in release order (the order of its language-tag rows).
@@ -36,21 +32,3 @@ def release_dictionary(dict_path: str, langs):
         dictionary.add_symbol(f"[{lang}]")
     dictionary.add_symbol("<mask>")
     return dictionary
-
-
-@contextlib.contextmanager
-def staged_output_dir(out_dir: str):
-    """Yield an empty temporary directory next to ``out_dir``; when the block succeeds, its files
-    are moved into ``out_dir`` (created if needed). A failed run leaves ``out_dir`` as it was."""
-    out_dir = os.path.abspath(out_dir)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", suffix=".tmp", dir=parent)
-    try:
-        yield tmp
-        os.makedirs(out_dir, exist_ok=True)
-        for name in sorted(os.listdir(tmp)):
-            os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)

@@ -27,11 +27,12 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from flallm_plugin.data.atomic_file import atomic_write_text
-from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD, sampling_stride
+from flallm_plugin.data.data_cfg import DEFAULT_AUGMENTATION, sampling_stride
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.manifest import write_data_config, write_manifest
 from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
 from flallm_plugin.data.text_io import read_table
+from flallm_plugin.data.visual_input import CLIP_COLUMNS, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, lang_tag_index
 from flallm_plugin.data.video_io import (
     IMAGE_EXTENSIONS,
     count_frames,
@@ -266,8 +267,8 @@ def _write_files(out: str, splits: Dict[str, List[Sample]], video_root: str, arg
             for i in range(sp.get_piece_size()):
                 if not (sp.is_control(i) or sp.is_unknown(i)):
                     tgt_dict.add_symbol(sp.id_to_piece(i), n=1)
-        if args.tgt_lang_tag is not None and tgt_dict.index(args.tgt_lang_tag) == tgt_dict.unk():
-            raise SignDataError(f"--tgt-lang-tag {args.tgt_lang_tag} is not in the dictionary")
+        lang_tag_index(tgt_dict, args.tgt_lang_tag,
+                       f"{args.dict or 'the dictionary of the sentencepiece model'} (--tgt-lang-tag)")
         # pieces outside the dictionary (dev/test words never seen in training, or any with a reused
         # dictionary) are reported, not hidden: ids turn them into <unk>, scores use the original text
         unk_rate = {split: unk_piece_rate([s.tgt_text for s in samples], sp, tgt_dict)
@@ -278,12 +279,9 @@ def _write_files(out: str, splits: Dict[str, List[Sample]], video_root: str, arg
 
     for split, samples in splits.items():
         has_clip = any(s.start is not None or s.end is not None for s in samples)
-        cols = ["id", "video", "n_frames", "tgt_text", "speaker"] + (["start", "end"] if has_clip else [])
+        cols = list(MANIFEST_COLUMNS) + (list(CLIP_COLUMNS) if has_clip else [])
 
-        rows = (
-            [s.id, s.video, s.n_frames, s.tgt_text, s.speaker] + ([s.start, s.end] if has_clip else [])
-            for s in samples
-        )
+        rows = ([getattr(s, col) for col in cols] for s in samples)  # a Sample's fields are the columns
         name = f"{split}.tsv"  # errors name the file it becomes
         write_manifest(os.path.join(out, name), rows, cols, name=os.path.join(args.out_dir, name))
 

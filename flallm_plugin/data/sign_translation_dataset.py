@@ -2,8 +2,11 @@
 
 A data directory holds ``{split}.tsv`` manifests (tab separated, with a header) with at
 least the columns ``id``, ``video``, ``n_frames``, ``tgt_text``, ``speaker`` and the
-optional ``start`` / ``end`` (seconds, for clips cut from a longer video file), plus a
-``config.yaml`` (:class:`~flallm_plugin.data.data_cfg.SignDataConfig`).
+optional ``start`` / ``end`` (seconds, for clips cut from a longer video file:
+:data:`~flallm_plugin.data.visual_input.MANIFEST_COLUMNS`, ``CLIP_COLUMNS``), plus a
+``config.yaml`` (:class:`~flallm_plugin.data.data_cfg.SignDataConfig`). What the frames are
+read as (stride, frame size, language tag) is the task's record of the input,
+:class:`~flallm_plugin.data.visual_input.VisualInputSpec`.
 
 ``video`` is relative to ``video_root`` (or absolute) and is a frame folder, a video
 file or, for cached features, a ``.npy`` array (frames x dim). Items are uint8 videos
@@ -25,6 +28,7 @@ from flallm_plugin.data.device_transforms import inverse_matrices
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.text_io import read_table
 from flallm_plugin.data.transforms import ClipTransform
+from flallm_plugin.data.visual_input import CLIP_COLUMNS, MANIFEST_COLUMNS, VisualInputSpec, lang_tag_index
 from flallm_plugin.data.video_io import (
     load_features,
     num_sampled,
@@ -33,10 +37,6 @@ from flallm_plugin.data.video_io import (
 )
 
 logger = logging.getLogger(__name__)
-
-REQUIRED_COLUMNS = ("id", "video", "n_frames", "tgt_text", "speaker")
-OPTIONAL_COLUMNS = ("start", "end")
-
 
 @dataclass
 class SignTranslationDatasetItem(object):
@@ -58,7 +58,7 @@ def new_batch_tensor(like: torch.Tensor, shape) -> torch.Tensor:
 
 def read_manifest(path: str) -> List[Dict[str, str]]:
     """Rows of a ``{split}.tsv`` manifest (each with ``_line``), with one clear error per bad row."""
-    return read_table(path, "\t", REQUIRED_COLUMNS, what="manifest")[1]
+    return read_table(path, "\t", MANIFEST_COLUMNS, what="manifest")[1]
 
 
 class SignTranslationDataset(FairseqDataset):
@@ -78,12 +78,11 @@ class SignTranslationDataset(FairseqDataset):
         ends: Optional[List[Optional[float]]] = None,
         tgt_dict: Optional[Dictionary] = None,
         bpe=None,
-        sampling_rate: Optional[float] = None,
+        visual_input: Optional[VisualInputSpec] = None,
         augment: bool = True,
         seed: int = 1,
         manifest: Optional[str] = None,
         lines: Optional[List[int]] = None,
-        tgt_lang_tag: Optional[str] = None,
         shuffle: bool = True,
         blank_video: bool = False,
         augment_on_device: bool = False,
@@ -104,21 +103,20 @@ class SignTranslationDataset(FairseqDataset):
         self._epoch = torch.ones(1, dtype=torch.long).share_memory_()
         self.manifest = manifest or split
         self.lines = lines or list(range(2, self.n_samples + 2))
-        self.features = cfg.input_type == "features"
+        # the task's record of the input; without one, the data config's own facts
+        self.visual_input = spec = visual_input if visual_input is not None else VisualInputSpec.from_data_cfg(cfg)
+        self.features = spec.features
         self.blank_video = blank_video
         if augment_on_device and self.features:
             raise SignDataError(f"{cfg.path}: --augment-on-device needs video input, these are cached features")
         self.augment_on_device = augment_on_device
-        self.stride = cfg.sampling_stride(sampling_rate)
+        self.stride = spec.stride
         self.transform = ClipTransform(
-            cfg.resize, cfg.crop, train=is_train_split, augmentation=dict(cfg.augmentation, enabled=augment and cfg.augmentation["enabled"])
+            spec.resize, spec.crop, train=is_train_split, augmentation=dict(cfg.augmentation, enabled=augment and cfg.augmentation["enabled"])
         )
         self.tgt_lang_tag_idx = None
-        if tgt_lang_tag is not None and tgt_dict is not None:
-            idx = tgt_dict.index(tgt_lang_tag)
-            if idx == tgt_dict.unk():
-                raise SignDataError(f"target language tag {tgt_lang_tag} is not in the dictionary")
-            self.tgt_lang_tag_idx = idx
+        if tgt_dict is not None:
+            self.tgt_lang_tag_idx = lang_tag_index(tgt_dict, spec.tgt_lang_tag, "the dictionary")
         self.src_sizes = np.array([num_sampled(int(n), self.stride) for n in self.n_frames], dtype=np.int64)
         self.tgt_tokens: Optional[List[torch.Tensor]] = None
         self.tgt_sizes = np.zeros(self.n_samples, dtype=np.int64)
@@ -283,10 +281,9 @@ class SignTranslationDatasetCreator(object):
         tgt_dict: Optional[Dictionary],
         bpe,
         is_train_split: bool,
-        sampling_rate: Optional[float],
+        visual_input: Optional[VisualInputSpec],
         augment: bool,
         seed: int,
-        tgt_lang_tag: Optional[str] = None,
         check_files: bool = True,
         blank_video: bool = False,
         augment_on_device: bool = False,
@@ -322,7 +319,7 @@ class SignTranslationDatasetCreator(object):
             if not r["tgt_text"].strip():
                 raise SignDataError(f"{where}: empty target text")
             se = []
-            for col in OPTIONAL_COLUMNS:
+            for col in CLIP_COLUMNS:
                 v = r.get(col, "")
                 try:
                     se.append(float(v) if v not in ("", None) else None)
@@ -350,12 +347,11 @@ class SignTranslationDatasetCreator(object):
                 ends=ends,
                 tgt_dict=tgt_dict,
                 bpe=bpe,
-                sampling_rate=sampling_rate,
+                visual_input=visual_input,
                 augment=augment,
                 seed=seed,
                 manifest=manifest,
                 lines=lines,
-                tgt_lang_tag=tgt_lang_tag,
                 shuffle=is_train_split,
                 blank_video=blank_video,
                 augment_on_device=augment_on_device,

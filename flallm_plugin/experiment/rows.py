@@ -15,6 +15,8 @@ masked (black frames), so a row that does not look at the video shows it.
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from flallm_plugin.data.visual_input import FEATURE_LEVELS
+
 
 @dataclass(frozen=True)
 class Stage1(object):
@@ -72,7 +74,7 @@ ROWS: List[Row] = [
     *[Row(f"light_t_{size}", "T7", Stage1(size=size), Stage2(), f"stage 1 with Light-T {size}; stage 2: {FROZEN_VISUAL}")
       for size in ("tiny", "small", "base", "large")],
     *[Row(f"adapter_{level}", "T8", Stage1(), Stage2(adapter_input=level),
-          f"stage 2: {FROZEN_VISUAL} reading {level}-level features") for level in ("sign", "frame", "light_t")],
+          f"stage 2: {FROZEN_VISUAL} reading {level}-level features") for level in FEATURE_LEVELS],
     *[Row(f"freeze_{part.replace('+', '_')}", "T9", Stage1(), Stage2(input="video", freeze_visual=part),
           f"stage 2 on video, frozen: {part}") for part in ("backbone+temporal", "backbone", "none")],
     Row("mbart_pretrained", "T10", Stage1(), Stage2(), f"stage 2: {FROZEN_VISUAL} from the pretrained mBART"),

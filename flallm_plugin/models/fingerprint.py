@@ -10,6 +10,8 @@ import logging
 import torch
 import torch.nn as nn
 
+from flallm_plugin.data.visual_input import VisualInputSpec, check_feature_level
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,13 +41,11 @@ def feature_source(visual: nn.Module, level: str) -> nn.Module:
     :class:`~flallm_plugin.models.stage1_features.LightTFeatures` (a whole stage-1 encoder).
     """
     light_t = getattr(visual, "encoder", None)
-    if level == "light_t":
+    if check_feature_level(level) == "light_t":
         if light_t is None:
             raise ValueError("light_t-level features come from a whole stage-1 Light-T encoder, "
                              "but this model holds only a visual encoder")
         return light_t
-    if level not in ("frame", "sign"):
-        raise ValueError(f"unknown feature level {level!r} (one of frame, sign, light_t)")
     vis = light_t.visual if light_t is not None else visual
     return vis.backbone if level == "frame" else vis
 
@@ -58,16 +58,17 @@ def feature_fingerprint(visual: nn.Module, level: str) -> str:
 def check_feature_source(args, visual: nn.Module, weights: str):
     """Cached features must come from the weights this model holds: the fingerprint that
     ``flallm-extract-features`` wrote into the features' config.yaml (``visual_fingerprint``, handed
-    over by the task as ``input_visual_fingerprint``) must be that of ``visual``'s weights at the
-    features' level. Features of other weights train and decode to garbage without any error.
+    over by the task in the record of the input, ``args.visual_input``) must be that of ``visual``'s
+    weights at the features' level. Features of other weights train and decode to garbage without any error.
 
     ``weights``: where this model's visual weights came from, for the message (e.g. "the stage-1
     checkpoint X", "--visual-backbone-weights X").
     """
-    if getattr(args, "input_type", None) != "features":
+    spec = VisualInputSpec.from_args(args)
+    if not spec.features:
         return
-    config = getattr(args, "input_features_config", None) or "the features' config.yaml"
-    expected = getattr(args, "input_visual_fingerprint", None)
+    config = spec.data_config or "the features' config.yaml"
+    expected = spec.visual_fingerprint
     if expected is None:
         logger.warning(f"{config}: no visual_fingerprint (extracted by an older flallm-extract-features): "
                        "cannot check that the features come from this model's visual encoder")
@@ -75,12 +76,12 @@ def check_feature_source(args, visual: nn.Module, weights: str):
     if any(p.dtype == torch.bfloat16 for p in visual.parameters()):
         logger.warning(f"{config}: bfloat16 visual encoder: its fingerprint cannot be compared with the features'")
         return
-    level = args.input_feature_level
+    level = spec.input_level
     own = feature_fingerprint(visual, level)
     if own != expected:
         raise ValueError(
             f"{config}: these {level}-level features were extracted with "
-            f"{getattr(args, 'input_extracted_from', None) or 'another model'} (visual fingerprint {expected[:16]}), "
+            f"{spec.extracted_from or 'another model'} (visual fingerprint {expected[:16]}), "
             f"but this model's visual encoder (from {weights}) has fingerprint {own[:16]}: extract the features "
             "with the weights the model uses (flallm-extract-features --checkpoint / --visual-backbone-weights), "
             "or use the video data"

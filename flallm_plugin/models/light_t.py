@@ -18,9 +18,11 @@ from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import TransformerModel
 from fairseq.models.transformer import base_architecture as transformer_base_architecture
 
+from flallm_plugin.data.visual_input import VisualInputSpec
 from flallm_plugin.models.adapter import MLPAdapter, num_params
 from flallm_plugin.models.fingerprint import check_feature_source
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
+from flallm_plugin.models.stage1_features import feature_width
 from flallm_plugin.models.visual_encoder import (
     add_visual_args,
     build_visual_encoder,
@@ -58,14 +60,14 @@ class LightTModel(TransformerModel):
         """Visual encoder -> VL-Adapter -> Light-T encoder, reading what the task's data holds."""
         visual = build_visual_encoder(args)
         adapter = MLPAdapter(
-            visual.out_dim,
+            feature_width(visual, "sign"),
             args.vl_adapter_hidden_dim or args.encoder_embed_dim,
             args.encoder_embed_dim,
             dropout=args.vl_adapter_dropout,
         )
-        input_level = args.input_feature_level if args.input_type == "features" else None
         return SignTransformerEncoder(
-            args, tgt_dict, visual, adapter, args.encoder_embed_dim, feature_level="sign", input_level=input_level
+            args, tgt_dict, visual, adapter, args.encoder_embed_dim, feature_level="sign",
+            input_level=VisualInputSpec.from_args(args).input_level,
         )
 
     @classmethod
@@ -80,7 +82,7 @@ class LightTModel(TransformerModel):
         encoder = cls.build_encoder(args, tgt_dict)
         decoder = cls.build_decoder(args, tgt_dict, cls.build_embedding(args, tgt_dict, args.decoder_embed_dim))
         model = cls(args, encoder, decoder)
-        if args.input_type == "features":  # frame-level features: the ResNet that computed them is frozen
+        if VisualInputSpec.from_args(args).features:  # frame-level features: the ResNet that computed them is frozen
             model.encoder.visual.freeze("backbone")
         # the visual encoder (ResNet-18 + temporal module) is the "visual" group of --optimizer
         # param_group_adam: --group-lr '{"visual": ...}' gives it its own peak learning rate
@@ -132,12 +134,13 @@ def check_light_t_input(args):
     """Light-T trains its temporal module: it reads video, or cached ``frame``-level (ResNet) features,
     with the ResNet that computed them frozen (a stage 1 whose CNN is not fine-tuned, at the cost of one
     extraction). Cached ``sign``/``light_t`` features would leave the temporal module unused."""
-    if args.input_type != "features":
+    spec = VisualInputSpec.from_args(args)
+    if not spec.features:
         return
-    level = getattr(args, "input_feature_level", None)
+    level = spec.input_level
     if level != "frame":
         raise ValueError(
-            f"{getattr(args, 'input_features_config', None) or 'the data directory'}: holds {level}-level features, "
+            f"{spec.data_config or 'the data directory'}: holds {level}-level features, "
             "but light_t trains its temporal module on top of the ResNet: train it on the video data directory, "
             "or on frame-level features (flallm-extract-features --level frame --visual-backbone-weights FILE); "
             "other fairseq models (e.g. --arch s2t_transformer_s) train on any features"

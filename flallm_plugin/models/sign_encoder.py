@@ -20,11 +20,10 @@ import torch.nn.functional as F
 from fairseq.models.transformer import TransformerEncoder
 from fairseq.modules import LearnedPositionalEmbedding
 
+from flallm_plugin.data.visual_input import check_feature_level
 from flallm_plugin.models.visual_encoder import lengths_to_mask
 
 logger = logging.getLogger(__name__)
-
-FEATURE_LEVELS = ("frame", "sign", "light_t")
 
 
 class EmbeddingShape(NamedTuple):
@@ -40,8 +39,7 @@ class EmbeddingShape(NamedTuple):
 
 def check_input_level(input_level: Optional[str], feature_level: str):
     """Refuse cached features that cannot produce what the adapter reads."""
-    if feature_level not in FEATURE_LEVELS:
-        raise ValueError(f"feature level must be one of {FEATURE_LEVELS}, got {feature_level!r}")
+    check_feature_level(feature_level)
     if input_level is None or input_level == feature_level or (input_level, feature_level) == ("frame", "sign"):
         return
     raise ValueError(

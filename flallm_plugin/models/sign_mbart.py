@@ -14,22 +14,23 @@ Ablations of the paper: ``--adapter-input`` (Table 8: ``sign`` / ``frame`` /
 from ``--visual-backbone-weights``).
 """
 import argparse
+import dataclasses
 import logging
 from typing import Dict, List
 
-import torch
 import torch.nn as nn
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.bart import BARTModel
 from fairseq.models.bart.model import mbart_large_architecture
 
 from flallm_plugin.checkpoint_safety import load_fairseq_checkpoint
+from flallm_plugin.data.visual_input import FEATURE_LEVELS, VisualInputSpec
 from flallm_plugin.data.vocab_fingerprint import check_sibling_dict
 from flallm_plugin.models.adapter import MLPAdapter, num_params
 from flallm_plugin.models.fingerprint import check_feature_source
 from flallm_plugin.models.light_t import LightTModel, light_t_base_architecture
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
-from flallm_plugin.models.stage1_features import LightTFeatures
+from flallm_plugin.models.stage1_features import LightTFeatures, feature_width
 from flallm_plugin.models.visual_encoder import (
     add_visual_args,
     build_visual_encoder,
@@ -39,8 +40,9 @@ from flallm_plugin.models.visual_encoder import (
 
 logger = logging.getLogger(__name__)
 
-# the visual encoder's shape and input normalisation come from the stage-1 model
-STAGE1_VISUAL_ARGS = ("temporal_spec", "temporal_dim", "temporal_stride", "temporal_padding", "pixel_mean", "pixel_std")
+# the visual encoder's shape (and its input normalisation, from the stage-1 record of the input) come
+# from the stage-1 model
+STAGE1_VISUAL_ARGS = ("temporal_spec", "temporal_dim", "temporal_stride", "temporal_padding")
 
 
 def _model_args(state, path: str) -> argparse.Namespace:
@@ -86,7 +88,7 @@ class SignMBARTModel(BARTModel):
             help="fairseq-format mBART checkpoint (mbart.cc25/model.pt or a trimmed one); 'none' = random init",
         )
         parser.add_argument(
-            "--adapter-input", choices=["sign", "frame", "light_t"],
+            "--adapter-input", choices=FEATURE_LEVELS,
             help="what the LLM-Adapter reads (paper Table 8): sign-wise features (temporal module, default), "
             "frame-wise features (ResNet), or the stage-1 Light-T encoder's hidden states",
         )
@@ -114,6 +116,11 @@ class SignMBARTModel(BARTModel):
             if getattr(args, k, None) != getattr(a1, k):
                 logger.info(f"sign_mbart: {k} = {getattr(a1, k)!r} from the stage-1 model (was {getattr(args, k, None)!r})")
             setattr(args, k, getattr(a1, k))
+        spec, stage1 = VisualInputSpec.from_args(args), VisualInputSpec.from_args(a1)
+        if (spec.mean, spec.std) != (stage1.mean, stage1.std):
+            logger.info(f"sign_mbart: frame mean {stage1.mean} / std {stage1.std} from the stage-1 model "
+                        f"(was {spec.mean} / {spec.std})")
+            dataclasses.replace(spec, mean=stage1.mean, std=stage1.std).write_to_args(args)
 
     @classmethod
     def build_visual(cls, args, tgt_dict) -> nn.Module:
@@ -124,33 +131,35 @@ class SignMBARTModel(BARTModel):
             raise ValueError("--adapter-input light_t needs --load-visual-encoder-from STAGE1_CKPT")
         a1 = argparse.Namespace(**vars(args.stage1_args))
         light_t_base_architecture(a1)
-        a1.input_type, a1.input_feature_level = "video", None  # the stage-1 encoder always reads video
+        # the stage-1 encoder always reads video, normalised as in stage 1
+        dataclasses.replace(VisualInputSpec.from_args(a1), input_type="video", feature_level=None).write_to_args(a1)
         a1.checkpoint_backbone_activations = False  # a stage-1 training option; frozen here
         return LightTFeatures(LightTModel.build_encoder(a1, tgt_dict))
 
     @classmethod
     def build_encoder(cls, args, tgt_dict, visual, embed_tokens):
         level = args.adapter_input
-        in_dim = visual.out_dim if level == "light_t" else visual.dim_at(level)
         d = args.encoder_embed_dim
-        adapter = MLPAdapter(in_dim, args.llm_adapter_hidden_dim or d, d, dropout=args.llm_adapter_dropout)
-        input_level = args.input_feature_level if args.input_type == "features" else None
+        adapter = MLPAdapter(feature_width(visual, level), args.llm_adapter_hidden_dim or d, d,
+                             dropout=args.llm_adapter_dropout)
         return SignTransformerEncoder(
-            args, tgt_dict, visual, adapter, d, embed_tokens=embed_tokens, feature_level=level, input_level=input_level
+            args, tgt_dict, visual, adapter, d, embed_tokens=embed_tokens, feature_level=level,
+            input_level=VisualInputSpec.from_args(args).input_level,
         )
 
     @classmethod
     def check_trainable_parts(cls, args):
         """On cached features the CNN (and, for sign-level features, the temporal module) never runs:
         a --freeze-visual level that would train them cannot take effect there."""
-        if args.input_type != "features":
+        spec = VisualInputSpec.from_args(args)
+        if not spec.features:
             return
-        runs = {"frame": "temporal", "sign": None, "light_t": None}[args.input_feature_level]
+        runs = {"frame": "temporal", "sign": None, "light_t": None}[spec.input_level]
         trainable = {"backbone+temporal": None, "backbone": "temporal", "none": "backbone+temporal"}[args.freeze_visual]
         if trainable is not None and trainable != runs:
             raise ValueError(
                 f"{getattr(args, 'data', 'the data directory')}: --freeze-visual {args.freeze_visual} trains the "
-                f"{trainable.replace('+', ' and ')}, but on cached {args.input_feature_level}-level features "
+                f"{trainable.replace('+', ' and ')}, but on cached {spec.input_level}-level features "
                 f"{'only the temporal module runs' if runs else 'the visual encoder never runs'}: "
                 "train on the video data directory instead"
             )
@@ -160,7 +169,7 @@ class SignMBARTModel(BARTModel):
         sign_mbart_base_architecture(args)
         cls.check_trainable_parts(args)
         if args.checkpoint_backbone_activations and args.freeze_visual != "none":
-            where = "the data holds cached features and " if args.input_type == "features" else ""
+            where = "the data holds cached features and " if VisualInputSpec.from_args(args).features else ""
             raise ValueError(
                 f"--checkpoint-backbone-activations cannot take effect: {where}the ResNet-18 is frozen "
                 f"(--freeze-visual {args.freeze_visual}), so it keeps no activations to recompute; drop the flag "

@@ -3,16 +3,17 @@
 Stage 2 reads stage-1 features at one of three levels (paper Table 8):
 ``frame`` (ResNet-18 output), ``sign`` (temporal-module output, the default) or
 ``light_t`` (the Light-T encoder's last hidden states). :func:`stage1_features`
-computes them from a stage-1 encoder; ``flallm-extract-features`` caches them with it,
-and :class:`LightTFeatures` puts the stage-1 encoder inside a stage-2 model for the
-``light_t`` level on raw video.
+computes them from a stage-1 encoder and :func:`feature_width` says how wide they are;
+``flallm-extract-features`` caches them with it, and :class:`LightTFeatures` puts the stage-1
+encoder inside a stage-2 model for the ``light_t`` level on raw video. The level names:
+:data:`~flallm_plugin.data.visual_input.FEATURE_LEVELS`.
 """
 import torch
 import torch.nn as nn
 
+from flallm_plugin.data.visual_input import check_feature_level
 from flallm_plugin.models.sign_encoder import SignTransformerEncoder
-
-STAGE1_LEVELS = ("frame", "sign", "light_t")
+from flallm_plugin.models.visual_encoder import BACKBONE_DIM
 
 
 def light_t_hidden_states(encoder: SignTransformerEncoder, video: torch.Tensor, lengths: torch.Tensor):
@@ -24,17 +25,25 @@ def light_t_hidden_states(encoder: SignTransformerEncoder, video: torch.Tensor, 
 
 def stage1_features(encoder: SignTransformerEncoder, video: torch.Tensor, lengths: torch.Tensor, level: str):
     """Features of a stage-1 (``light_t``) encoder at ``level``: (B x N x C, lengths)."""
-    if level == "light_t":
+    if check_feature_level(level) == "light_t":
         return light_t_hidden_states(encoder, video, lengths)
-    if level not in STAGE1_LEVELS:
-        raise ValueError(f"unknown feature level {level!r} (one of {', '.join(STAGE1_LEVELS)})")
     return encoder.visual(video, lengths, level=level)
 
 
-def stage1_feature_dim(encoder: SignTransformerEncoder, level: str) -> int:
-    if level == "light_t":
-        return encoder.embed_dim
-    return encoder.visual.dim_at(level)
+def feature_width(visual: nn.Module, level: str) -> int:
+    """The width of ``level`` features made by ``visual``: a
+    :class:`~flallm_plugin.models.visual_encoder.VisualEncoder` (``frame``: the ResNet-18's 512,
+    ``sign``: the temporal module's output) or a :class:`LightTFeatures` (a whole stage-1 encoder,
+    which also makes ``light_t``: its hidden width). What an adapter reads and a ``.npy`` input holds."""
+    stage1 = visual.encoder if isinstance(visual, LightTFeatures) else None
+    if check_feature_level(level) == "light_t":
+        if stage1 is None:
+            raise ValueError("light_t-level features come from a whole stage-1 Light-T encoder, "
+                             "but this model holds only a visual encoder")
+        return stage1.embed_dim
+    if level == "frame":
+        return BACKBONE_DIM
+    return (stage1.visual if stage1 is not None else visual).temporal.out_dim
 
 
 class LightTFeatures(nn.Module):
@@ -52,10 +61,6 @@ class LightTFeatures(nn.Module):
     @property
     def temporal(self):
         return self.encoder.visual.temporal
-
-    @property
-    def out_dim(self) -> int:
-        return stage1_feature_dim(self.encoder, "light_t")
 
     def freeze(self, modules):
         if modules != "backbone+temporal":

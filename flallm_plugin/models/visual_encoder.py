@@ -27,20 +27,21 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet18
 
 from flallm_plugin.checkpoint_safety import safe_torch_load
-from flallm_plugin.data.data_cfg import IMAGENET_MEAN, IMAGENET_STD
+from flallm_plugin.data.visual_input import (
+    FEATURE_LEVELS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VisualInputSpec,
+    check_feature_level,
+)
 
 logger = logging.getLogger(__name__)
 
 RESNET18_IMAGENET_FILE = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENET1K_V1
 BACKBONE_DIM = 512
 
-
-VISUAL_LEVELS = ("frame", "sign")
-
-
-def check_level(level: str):
-    if level not in VISUAL_LEVELS:
-        raise ValueError(f"unknown visual feature level {level!r} (one of {', '.join(VISUAL_LEVELS)})")
+# the levels the ResNet-18 and the temporal module make (light_t needs the whole stage-1 encoder)
+VISUAL_LEVELS = tuple(level for level in FEATURE_LEVELS if level != "light_t")
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
@@ -250,8 +251,8 @@ class VisualEncoder(nn.Module):
         temporal_dim: int = 512,
         temporal_stride: int = 1,
         temporal_padding: str = "same",
-        mean=(0.485, 0.456, 0.406),
-        std=(0.229, 0.224, 0.225),
+        mean=tuple(IMAGENET_MEAN),
+        std=tuple(IMAGENET_STD),
         channels_last: bool = True,
         max_frames_per_chunk: int = 0,
         checkpoint_backbone: bool = False,
@@ -270,14 +271,6 @@ class VisualEncoder(nn.Module):
         self.frozen = False
         self.frames_processed = 0  # frames seen by the CNN (diagnostics and tests)
 
-    @property
-    def out_dim(self) -> int:
-        return self.temporal.out_dim
-
-    def dim_at(self, level: str) -> int:
-        """Width of the features at ``level`` (``frame`` or ``sign``)."""
-        check_level(level)
-        return BACKBONE_DIM if level == "frame" else self.out_dim
 
     def load_backbone_weights(self, spec: Optional[str]) -> Optional[str]:
         """ResNet-18 weights: a state-dict file, ``imagenet`` (torchvision's cache) or ``none``."""
@@ -345,8 +338,8 @@ class VisualEncoder(nn.Module):
 
     def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor, from_level: str, level: str = "sign"):
         """Cached B x T x C features at ``from_level`` -> (features at ``level``, lengths)."""
-        check_level(from_level)
-        check_level(level)
+        check_feature_level(from_level, VISUAL_LEVELS)
+        check_feature_level(level, VISUAL_LEVELS)
         x = feats.to(self.pixel_scale.dtype)
         if from_level == level:
             return x, lengths
@@ -409,12 +402,8 @@ def visual_base_architecture(args):
     args.no_channels_last = getattr(args, "no_channels_last", False) or False
     args.max_frames_per_chunk = getattr(args, "max_frames_per_chunk", 0)
     args.checkpoint_backbone_activations = getattr(args, "checkpoint_backbone_activations", False) or False
-    # what the data holds, written by the sign_translation task (video, or features at a level)
-    args.input_type = getattr(args, "input_type", "video")
-    args.input_feature_level = getattr(args, "input_feature_level", None)
-    # written by the sign_translation task from the data config (saved with the checkpoint)
-    args.pixel_mean = getattr(args, "pixel_mean", IMAGENET_MEAN)
-    args.pixel_std = getattr(args, "pixel_std", IMAGENET_STD)
+    # what the data holds and how frames are normalised: args.visual_input, written by the
+    # sign_translation task (VisualInputSpec.from_args reads it; ImageNet mean/std without one)
 
 
 def visual_input_scaling(args):
@@ -429,14 +418,16 @@ def visual_input_scaling(args):
 
 
 def build_visual_encoder(args) -> VisualEncoder:
-    """A randomly initialised :class:`VisualEncoder` shaped by the model args."""
+    """A randomly initialised :class:`VisualEncoder` shaped by the model args (the frame normalisation:
+    the record of the input, :class:`VisualInputSpec`)."""
+    spec = VisualInputSpec.from_args(args)
     return VisualEncoder(
         temporal_spec=args.temporal_spec,
         temporal_dim=args.temporal_dim,
         temporal_stride=args.temporal_stride,
         temporal_padding=args.temporal_padding,
-        mean=args.pixel_mean,
-        std=args.pixel_std,
+        mean=spec.mean,
+        std=spec.std,
         channels_last=not args.no_channels_last,
         max_frames_per_chunk=args.max_frames_per_chunk,
         checkpoint_backbone=args.checkpoint_backbone_activations,

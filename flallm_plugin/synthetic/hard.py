@@ -57,7 +57,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from flallm_plugin.data.atomic_file import atomic_write_text
+from flallm_plugin.data.atomic_file import atomic_write_text, staged_output_dir
 from flallm_plugin.synthetic import hard_language as lang
 from flallm_plugin.synthetic.releases import (
     PHOENIX_DIR, how2sign_csv_path, write_how2sign_clip, write_how2sign_split, write_phoenix_corpus,
@@ -413,14 +413,6 @@ def _check_output(out_root: str, layout: str, overwrite: bool) -> None:
                               "by this script; pass overwrite=True (--overwrite) to replace")
 
 
-def _publish(tmp_root: str, out_root: str, layout: str) -> None:
-    """Move the finished release from ``tmp_root`` into ``out_root``, replacing an earlier one."""
-    for path in _existing(out_root, layout):
-        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
-    for name in os.listdir(tmp_root):
-        os.replace(os.path.join(tmp_root, name), os.path.join(out_root, name))
-
-
 def _stats(values: Sequence[int]) -> Dict:
     return {"min": min(values, default=0), "mean": round(float(np.mean(values)), 1) if values else 0.0,
             "max": max(values, default=0)}
@@ -451,14 +443,10 @@ def generate_hard(out_root: str, n_train: int = 2000, n_dev: int = 200, n_test: 
         print(f"[hard] planned {sum(len(v) for v in videos.values())} videos in {time.perf_counter() - t0:.1f} s",
               file=sys.stderr)
 
-    tmp_root = os.path.join(out_root, f".hard-tmp-{os.getpid()}")
-    if os.path.exists(tmp_root):
-        shutil.rmtree(tmp_root)
-    os.makedirs(tmp_root)
     summary: Dict = {"out_root": out_root, "data_root": out_root, "layout": layout, "seed": seed,
                      "frame_size": f"{frame_w}x{frame_h}", "signers": [h.signer.name for h in signers],
                      "splits": {}}
-    try:
+    with staged_output_dir(out_root) as tmp_root:  # the finished release replaces an earlier one
         for si, split in enumerate(SPLITS):
             rows, lengths = [], []
             for i, (name, who, glosses) in enumerate(videos[split]):
@@ -487,10 +475,8 @@ def generate_hard(out_root: str, n_train: int = 2000, n_dev: int = 200, n_test: 
             if verbose:
                 print(f"[hard] {split}: {len(lengths)} videos, {sum(lengths)} frames, "
                       f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        _publish(tmp_root, out_root, layout)
-    finally:
-        if os.path.exists(tmp_root):
-            shutil.rmtree(tmp_root)
+        for path in _existing(out_root, layout):
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
 
     corpus_rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
     corpus = [lang.translate(lang.sample_sentence(corpus_rng)) for _ in range(text_corpus_size)]

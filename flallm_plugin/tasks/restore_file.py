@@ -13,10 +13,11 @@ import glob
 import logging
 import os
 import shlex
-import shutil
 import sys
 import zipfile
 from typing import Optional
+
+from flallm_plugin.data.atomic_file import atomic_copy
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +94,7 @@ def check_restore_file(save_dir: str, restore_file: str, suffix: str = ""):
     if default and intact is not None:
         aside = path + ".corrupt"
         os.replace(path, aside)
-        shutil.copyfile(intact, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        atomic_copy(intact, path)
         logger.warning(
             f"{path}: {problem} (a kill while fairseq copied it?); moved to {aside}; "
             f"resuming from the newest intact checkpoint {intact} (copied to {path})"

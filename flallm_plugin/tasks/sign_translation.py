@@ -4,6 +4,7 @@ Laid out as :mod:`fairseq.tasks.speech_to_text`: a data directory of ``{split}.t
 manifests plus ``config.yaml`` (:class:`~flallm_plugin.data.data_cfg.SignDataConfig`),
 the target dictionary and the sentencepiece model it names.
 """
+import dataclasses
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.inference_dataset import SignInferenceDataset
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 from flallm_plugin.data.device_transforms import warp_frames
+from flallm_plugin.data.visual_input import VisualInputSpec, lang_tag_index
 from flallm_plugin.data.vocab_fingerprint import check_vocab_facts, write_vocab_facts
 from flallm_plugin.models.visual_encoder import convert_sync_batchnorm, lengths_to_mask
 from flallm_plugin.run_option import run_option
@@ -131,16 +133,15 @@ class SignTranslationTask(FairseqTask):
         self.tgt_dict = tgt_dict
         self.data_cfg = data_cfg
         self.bpe = self.build_bpe(None)
-        self.stride = data_cfg.sampling_stride(cfg.sampling_rate)  # validates --sampling-rate for this data
-        self.sampling_rate = cfg.sampling_rate if cfg.sampling_rate is not None else data_cfg.sampling_rate
-        self.lang_tag = cfg.tgt_lang_tag if cfg.tgt_lang_tag is not None else data_cfg.tgt_lang_tag
-        self.lang_tag_idx = None
-        if self.lang_tag is not None:
-            self.lang_tag_idx = tgt_dict.index(self.lang_tag)
-            if self.lang_tag_idx == tgt_dict.unk():
-                raise ValueError(f"target language tag {self.lang_tag} is not in {data_cfg.vocab_filename}")
+        # the one record of the input (the data's facts and this run's options), built once here: read
+        # by the datasets, written into the model args by build_model (checks --sampling-rate for this data)
+        self.visual_input = VisualInputSpec.from_data_cfg(
+            data_cfg, cfg.sampling_rate, cfg.tgt_lang_tag, cfg.eval_bleu_tokenizer
+        )
+        self.stride = self.visual_input.stride
+        self.lang_tag_idx = lang_tag_index(tgt_dict, self.visual_input.tgt_lang_tag, data_cfg.vocab_filename)
         try:
-            self.bleu_tokenizer = check_tokenizer(cfg.eval_bleu_tokenizer or data_cfg.bleu_tokenizer)
+            self.bleu_tokenizer = check_tokenizer(self.visual_input.bleu_tokenizer)
         except ValueError as e:
             where = "--eval-bleu-tokenizer" if cfg.eval_bleu_tokenizer else f"{data_cfg.path}: bleu_tokenizer"
             raise ValueError(f"{where}: {e}") from e
@@ -206,10 +207,9 @@ class SignTranslationTask(FairseqTask):
             self.tgt_dict,
             self.bpe,
             is_train_split=is_train_split,
-            sampling_rate=self.cfg.sampling_rate,
+            visual_input=self.visual_input,
             augment=not self.cfg.no_augment,
             seed=self.cfg.seed,
-            tgt_lang_tag=self.lang_tag,
             blank_video=self.cfg.blank_video,
             augment_on_device=self.cfg.augment_on_device,
         )
@@ -224,7 +224,7 @@ class SignTranslationTask(FairseqTask):
         arrays or ``.npy`` files; ``src_lengths``: their frames (before temporal sampling) or feature
         rows. Keyword arguments: see :class:`~flallm_plugin.data.inference_dataset.SignInferenceDataset`."""
         return SignInferenceDataset(
-            self.data_cfg, src_tokens, src_lengths, sampling_rate=self.cfg.sampling_rate, **kwargs
+            self.data_cfg, src_tokens, src_lengths, visual_input=self.visual_input, **kwargs
         )
 
     def get_batch_iterator(self, dataset, **kwargs):
@@ -260,9 +260,10 @@ class SignTranslationTask(FairseqTask):
 
     # ----------------------------------------------------------------- model
     def build_model(self, cfg, from_checkpoint=False):
-        """Write the data facts into the model args (saved with the checkpoint, as speech_to_text
-        does with ``input_feat_per_channel``), build the model, and load its pretrained parts
-        (ResNet, stage 1, mBART) unless it is being rebuilt from one of its own checkpoints."""
+        """Write the data facts into the model args (the record of the input, ``args.visual_input``,
+        saved with the checkpoint, as speech_to_text writes ``input_feat_per_channel``), build the
+        model, and load its pretrained parts (ResNet, stage 1, mBART) unless it is being rebuilt from
+        one of its own checkpoints."""
         if not from_checkpoint:
             self.check_distributed()
             self.lock_save_dir()
@@ -336,18 +337,26 @@ class SignTranslationTask(FairseqTask):
         check_vocab_facts(model_args, self.data_cfg.vocab_filename, len(self.tgt_dict), spm, what=path)
 
     def write_data_facts(self, args, from_checkpoint: bool):
-        """What the model must know about the data. The input kind is this run's data; the frame
-        normalisation and resolution are the model's own once trained, and are checked, not replaced."""
+        """What the model must know about the data: the record of the input (:class:`VisualInputSpec`),
+        written once, and the vocabulary facts. The input kind (and, for cached features, which stage-1
+        weights computed them: checked by the model once its weights are in place) is this run's data;
+        the frame normalisation and resolution are the model's own once trained, and are checked, not
+        replaced."""
         d = self.data_cfg
-        features = d.input_type == "features"
-        args.input_type = d.input_type
-        args.input_feature_level = (d.feature_level or "sign") if features else None
-        args.input_feat_per_channel = d.feature_dim if features else None
-        # which stage-1 weights computed the features: checked by the model once its weights are in place
-        args.input_visual_fingerprint = d.visual_fingerprint if features else None
-        args.input_extracted_from = d.extracted_from if features else None
-        args.input_features_config = str(d.path) if features else None
-        args.input_channels = 1
+        spec = self.visual_input
+        if from_checkpoint:
+            trained = VisualInputSpec.from_args(args, spec)
+            if trained.crop is not None:
+                if not spec.features and (trained.resize, trained.crop) != (spec.resize, spec.crop):
+                    raise ValueError(
+                        f"{d.path}: frames are resized to {spec.resize} and cropped to {spec.crop}, but the model "
+                        f"was trained on {trained.resize} / {trained.crop}; set resize/crop in the data config to "
+                        "the model's"
+                    )
+                spec = dataclasses.replace(
+                    spec, resize=trained.resize, crop=trained.crop, mean=trained.mean, std=trained.std
+                )
+        spec.write_to_args(args)
         spm = (d.bpe_tokenizer or {}).get("sentencepiece_model")
         if from_checkpoint:  # decoding: the dictionary and subword model must be the training ones
             check_vocab_facts(args, d.vocab_filename, len(self.tgt_dict), spm)
@@ -355,15 +364,6 @@ class SignTranslationTask(FairseqTask):
             write_vocab_facts(args, d.vocab_filename, len(self.tgt_dict), spm)
         if getattr(args, "max_source_positions", None) is None:  # fairseq's speech-to-text models read it
             args.max_source_positions = self.cfg.max_source_frames
-        trained = from_checkpoint and getattr(args, "frame_crop", None) is not None
-        if not trained:
-            args.pixel_mean, args.pixel_std = d.mean, d.std
-            args.frame_resize, args.frame_crop = d.resize, d.crop
-        elif not features and (args.frame_resize, args.frame_crop) != (d.resize, d.crop):
-            raise ValueError(
-                f"{d.path}: frames are resized to {d.resize} and cropped to {d.crop}, but the model was trained "
-                f"on {args.frame_resize} / {args.frame_crop}; set resize/crop in the data config to the model's"
-            )
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         extra = dict(extra_gen_cls_kwargs or {})
@@ -410,7 +410,7 @@ class SignTranslationTask(FairseqTask):
             return sample
         net_input = dict(sample["net_input"])
         src, lengths, inverse = net_input["src_tokens"], net_input["src_lengths"], net_input.pop("src_warp")
-        d = self.data_cfg
+        d = self.visual_input
         with torch.no_grad():
             mask = lengths_to_mask(lengths, src.size(1))
             frames = warp_frames(src[mask], inverse.repeat_interleave(lengths, dim=0), d.resize, d.crop)
