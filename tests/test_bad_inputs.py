@@ -320,7 +320,7 @@ def test_manifest_video_path_leaving_the_video_root_is_refused(data_dir, tmp_pat
     cfg = SignDataConfig(str(data / "config.yaml"))
     with pytest.raises(SignDataError) as e:
         SignTranslationDatasetCreator.from_tsv(str(data), cfg, "dev", None, None, is_train_split=False,
-                                               sampling_rate=None, augment=False, seed=1)
+                                               visual_input=None, augment=False, seed=1)
     assert str(e.value) == (f"{data / 'dev.tsv'}: line 3: video '../../x' leads out of the video root "
                             f"{cfg.video_root} (video_root of {data / 'config.yaml'}): give a path under it, "
                             "or an absolute path"), str(e.value)
