@@ -9,7 +9,7 @@ setup(
         "for gloss-free sign language translation, as a fairseq --user-dir plugin"
     ),
     python_requires=">=3.10",
-    packages=find_packages(include=["flallm_plugin", "flallm_plugin.*"]),
+    packages=find_packages(include=["flallm_plugin", "flallm_plugin.*", "flallm_tools", "flallm_tools.*"]),
     install_requires=[
         # torch/torchvision/ve-fairseq are installed by the Makefile (see requirements.txt)
         "sentencepiece",
@@ -29,7 +29,7 @@ setup(
             "flallm-help = flallm_plugin.cli.help:cli_main",
             "flallm-export = flallm_plugin.cli.export:cli_main",
             "flallm-translate = flallm_plugin.cli.translate:cli_main",
-            "flallm-experiment = flallm_plugin.cli.experiment:cli_main",
+            "flallm-experiment = flallm_tools.cli.experiment:cli_main",
             "flallm-serve = flallm_plugin.cli.serve:cli_main",
         ],
     },

@@ -4,7 +4,7 @@
 The ``sign_translation`` task's ``load_dataset`` and fairseq's epoch iterator (``torch``
 DataLoader with ``--num-workers`` workers, the task's collater) read PHOENIX-2014-T-sized
 frame folders: 210 x 260 px PNG frames, ~116 frames per video (the coloured-block release of
-``flallm_plugin.synthetic.make_phoenix``, noisy enough that PNG does not compress them away),
+``flallm_tools.synthetic.make_phoenix``, noisy enough that PNG does not compress them away),
 prepared by ``preprocess/prep_phoenix14t.py`` (resize 256, crop 224). Training split: random
 sampling phase, random crop and the affine augmentation (rotation / scale / translation).
 
@@ -42,7 +42,7 @@ def make_phoenix_sized_data(root: str, videos: int = 16, frames: int = 116, resi
                             sampling_rate: float = 1.0) -> str:
     """A PHOENIX-2014-T release of ``videos`` training videos of ``frames`` 210 x 260 frames (plus one
     dev and one test video) under ``root``/release, prepared into ``root``/data; returns the data dir."""
-    from flallm_plugin.synthetic import WORDS, make_phoenix
+    from flallm_tools.synthetic import WORDS, make_phoenix
     from preprocess import prep_phoenix14t
 
     words_per_video = 4

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Resident memory of a long ``fairseq-train`` run, sampled from outside at the end of every epoch.
 
-Builds the coloured-block PHOENIX-2014-T release (``flallm_plugin.synthetic.make_phoenix``, 32 px
+Builds the coloured-block PHOENIX-2014-T release (``flallm_tools.synthetic.make_phoenix``, 32 px
 frames cropped to 28), then runs stage 1 (``light_t_tiny``, validation with BLEU every epoch,
 checkpoints every epoch) for ``--epochs`` epochs. Each time the run logs the end of an epoch, the
 ``VmRSS`` of the fairseq-train process (plus its data-loader workers, with ``--num-workers`` > 0) is
@@ -23,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from flallm_plugin.synthetic import make_phoenix  # noqa: E402
+from flallm_tools.synthetic import make_phoenix  # noqa: E402
 
 EPOCH_END = re.compile(r"end of epoch (\d+) ")
 

@@ -90,7 +90,7 @@ def main():
     import flallm_plugin  # noqa: F401
     from flallm_plugin.cli.export import export
     from flallm_plugin.hub import SignTranslator
-    from flallm_plugin.synthetic import write_mp4
+    from flallm_tools.synthetic import write_mp4
 
     tmp = tempfile.mkdtemp(prefix="translate_latency.")
     rng = np.random.RandomState(0)

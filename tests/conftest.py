@@ -4,13 +4,13 @@ import sys
 
 import pytest
 
-from flallm_plugin.synthetic import make_csl_daily, make_how2sign, make_phoenix
+from flallm_tools.synthetic import make_csl_daily, make_how2sign, make_phoenix
 from helpers import TIMINGS, USER_DIR, run
 
 
 @pytest.fixture(scope="session")
 def phoenix_release(tmp_path_factory):
-    """PHOENIX-2014-T release of :data:`flallm_plugin.synthetic.DEFAULT_SPLITS` (``--data-root``)."""
+    """PHOENIX-2014-T release of :data:`flallm_tools.synthetic.DEFAULT_SPLITS` (``--data-root``)."""
     return make_phoenix(str(tmp_path_factory.mktemp("phoenix_release")))
 
 

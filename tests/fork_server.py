@@ -2,7 +2,7 @@
 already imported torch, fairseq and the plugin, so that a test's ``fairseq-train`` does not spend ~7 s of
 CPU importing them.
 
-Each command runs as the real program does (:mod:`flallm_plugin.forked_cli`): its console-script entry
+Each command runs as the real program does (:mod:`flallm_tools.forked_cli`): its console-script entry
 point, ``python -m module``, ``python script.py`` or ``python -c code`` in a forked child with the command's
 argv, environment, working directory, stdout and stderr; nothing in the server has run any of them.
 ``helpers.run`` sends every such command here, except one with another thread count or import path than
@@ -87,7 +87,7 @@ def entry_for(cmd: List[str], scripts: Dict[str, str], bin_dir: str, base_path: 
 
 
 def serve(sock: socket.socket) -> None:
-    from flallm_plugin.forked_cli import fork_call, wait_exit_code
+    from flallm_tools.forked_cli import fork_call, wait_exit_code
 
     scripts = console_scripts()
     bin_dir = os.path.dirname(os.path.abspath(sys.executable))

@@ -15,8 +15,8 @@ import prep_how2sign
 import prep_phoenix14t
 from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.errors import SignDataError
-from flallm_plugin.synthetic import make_csl_daily, make_how2sign
-from flallm_plugin.synthetic.releases import (
+from flallm_tools.synthetic import make_csl_daily, make_how2sign
+from flallm_tools.synthetic.releases import (
     csl_daily_frame_dir, csl_daily_split_path, how2sign_clip_path, how2sign_csv_path,
 )
 from helpers import USER_DIR, run
@@ -342,7 +342,7 @@ def test_data_config_duplicate_key_is_refused(tmp_path, text, expected):
 
 def test_stale_n_frames_of_a_video_file_is_named(tmp_path):
     from flallm_plugin.data.video_io import count_video_frames, read_frames
-    from flallm_plugin.synthetic import write_mp4
+    from flallm_tools.synthetic import write_mp4
 
     mp4 = str(tmp_path / "clip.mp4")
     write_mp4(mp4, [np.full((32, 32, 3), 7 * i, np.uint8) for i in range(20)])

@@ -7,7 +7,7 @@ import numpy as np
 
 import flallm_plugin  # noqa: F401
 from fairseq import options, tasks
-from flallm_plugin.synthetic import generate
+from flallm_tools.synthetic import generate
 from helpers import USER_DIR, run
 
 

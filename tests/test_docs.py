@@ -31,7 +31,7 @@ FLALLM_CLIS = {
     "flallm-score": "flallm_plugin.cli.score",
     "flallm-export": "flallm_plugin.cli.export",
     "flallm-translate": "flallm_plugin.cli.translate",
-    "flallm-experiment": "flallm_plugin.cli.experiment",
+    "flallm-experiment": "flallm_tools.cli.experiment",
     "flallm-help": "flallm_plugin.cli.help",
 }
 FAIRSEQ = {"fairseq-train": "train", "fairseq-generate": "generate",

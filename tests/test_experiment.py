@@ -15,8 +15,8 @@ import torch
 import torchvision
 
 from flallm_plugin.checkpoint_safety import safe_torch_load
-from flallm_plugin.experiment.rows import ROWS
-from flallm_plugin.synthetic import make_phoenix, write_lm_corpus
+from flallm_tools.experiment.rows import ROWS
+from flallm_tools.synthetic import make_phoenix, write_lm_corpus
 from helpers import run
 
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "version", "_float_tensor")
@@ -44,7 +44,7 @@ def experiment(tmp_path_factory):
     net = torchvision.models.resnet18(weights=None)
     resnet = str(root / "resnet18-random.pth")
     torch.save(net.state_dict(), resnet)
-    cmd = [sys.executable, "-m", "flallm_plugin.cli.experiment", "--data", data, "--mbart",
+    cmd = [sys.executable, "-m", "flallm_tools.cli.experiment", "--data", data, "--mbart",
            root / "mbart.trimmed" / "model.pt", "--out-dir", root / "out", "--quick", "--cpu", "--num-workers", "0",
            "--visual-backbone-weights", resnet, "--contrastive-args",
            "--criterion sign_contrastive_ce --contrastive-weight 0.5", "--gloss-data", gloss,
@@ -210,7 +210,7 @@ def test_rerun_trains_nothing_and_redoes_an_interrupted_step(experiment):
 
 
 def test_row_selection_refuses_what_cannot_take_effect():
-    from flallm_plugin.experiment.rows import select_rows
+    from flallm_tools.experiment.rows import select_rows
 
     assert "contrastive" not in [r.name for r in select_rows(None, have_mbart=True, have_contrastive=False)]
     assert not [r for r in select_rows(None, have_mbart=False, have_contrastive=True) if r.table == "T10"]
@@ -253,7 +253,7 @@ def test_stage1_on_frame_features(experiment):
     """--stage1-frame-features: every stage 1 trains on the run's cached ResNet features (extracted once per
     data directory), its ResNet frozen at the weights file; decoding reads the video; scratch rows are refused."""
     root = experiment["root"]
-    cmd = [sys.executable, "-m", "flallm_plugin.cli.experiment", "--data", root / "data", "--mbart",
+    cmd = [sys.executable, "-m", "flallm_tools.cli.experiment", "--data", root / "data", "--mbart",
            experiment["mbart"], "--out-dir", root / "out_frames", "--quick", "--cpu", "--num-workers", "0",
            "--visual-backbone-weights", experiment["resnet"], "--stage1-frame-features"]
     refused = run(cmd + ["--rows", "scratch"], check=False)

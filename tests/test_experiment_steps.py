@@ -8,7 +8,7 @@ from helpers import REPO
 
 SNIPPET = r"""
 import json, os, sys, time
-from flallm_plugin.experiment.steps import StepStore
+from flallm_tools.experiment.steps import StepStore
 root, log = sys.argv[1], sys.argv[2]
 
 def run(step_dir):

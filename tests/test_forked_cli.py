@@ -1,4 +1,4 @@
-"""flallm_plugin.forked_cli: a forked child reports what a new process would (argv, environment, working
+"""flallm_tools.forked_cli: a forked child reports what a new process would (argv, environment, working
 directory, output, exit status, ``sys.exit("message")``), and one past its time limit is killed with its own
 children."""
 import os
@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from flallm_plugin.forked_cli import fork_call, run_forked, wait_exit_code
+from flallm_tools.forked_cli import fork_call, run_forked, wait_exit_code
 
 
 def _program():

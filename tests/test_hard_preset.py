@@ -1,4 +1,4 @@
-"""The hard synthetic preset (flallm_plugin/synthetic/hard.py): signs, grammar, splits, determinism,
+"""The hard synthetic preset (flallm_tools/synthetic/hard.py): signs, grammar, splits, determinism,
 and both release layouts through the real preprocessors."""
 import csv
 import hashlib
@@ -11,10 +11,10 @@ import pytest
 
 import prep_how2sign
 import prep_phoenix14t
-from flallm_plugin.synthetic import generate_hard
-from flallm_plugin.synthetic import hard as H
-from flallm_plugin.synthetic import hard_language as L
-from flallm_plugin.synthetic.releases import how2sign_csv_path, phoenix_corpus_path
+from flallm_tools.synthetic import generate_hard
+from flallm_tools.synthetic import hard as H
+from flallm_tools.synthetic import hard_language as L
+from flallm_tools.synthetic.releases import how2sign_csv_path, phoenix_corpus_path
 from helpers import run
 
 SPLITS = ("train", "dev", "test")

@@ -32,7 +32,7 @@ def test_run_timeout():
 def test_fork_server_is_closed_only_by_its_owner(tmp_path):
     """A child forked from a test process runs the exit handlers it inherits (``forked_cli``): closing the
     fork server there must not remove the log of the server its parent still uses."""
-    from flallm_plugin.forked_cli import run_forked
+    from flallm_tools.forked_cli import run_forked
     from fork_server import ForkServer
 
     server = ForkServer(dict(os.environ))

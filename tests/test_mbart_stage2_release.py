@@ -24,7 +24,7 @@ from flallm_plugin.checkpoint_safety import safe_torch_load
 from flallm_plugin.data.mbart_vocab import MBART_CC25_LANGS
 from flallm_plugin.data.sentencepiece_trainer import train_sentencepiece
 from flallm_plugin.scoring.generate_output import parse_generate_lines
-from flallm_plugin.synthetic import DEFAULT_SPLITS, make_phoenix, write_lm_corpus
+from flallm_tools.synthetic import DEFAULT_SPLITS, make_phoenix, write_lm_corpus
 from helpers import USER_DIR
 from helpers import run as run_process
 from test_mbart_tools import save_random_hf_mbart

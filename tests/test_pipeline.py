@@ -13,7 +13,7 @@ import torch
 
 import flallm_plugin  # noqa: F401
 from flallm_plugin.checkpoint_safety import safe_torch_load
-from flallm_plugin.synthetic import DEFAULT_SPLITS, write_lm_corpus
+from flallm_tools.synthetic import DEFAULT_SPLITS, write_lm_corpus
 from flallm_plugin.scoring.generate_output import parse_generate_lines
 from helpers import USER_DIR, run
 

@@ -1,6 +1,6 @@
 """Preprocessors (PHOENIX-2014-T, How2Sign, CSL-Daily) -> data directory -> sign_translation task.
 
-The release layouts are built by ``flallm_plugin.synthetic`` (the ``*_release`` fixtures of
+The release layouts are built by ``flallm_tools.synthetic`` (the ``*_release`` fixtures of
 ``conftest.py``); every preprocessor is run for real (the happy paths as
 ``python preprocess/prep_*.py`` subprocesses, the bad-input cases in-process through
 ``main(argv)``), and the task is set up the way ``fairseq-train`` does it
@@ -28,8 +28,8 @@ from flallm_plugin.data.data_cfg import SignDataConfig
 from flallm_plugin.data.errors import SignDataError
 from flallm_plugin.data.sign_translation_dataset import SignTranslationDataset
 from flallm_plugin.data.visual_input import VisualInputSpec
-from flallm_plugin.synthetic import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4
-from flallm_plugin.synthetic.releases import (
+from flallm_tools.synthetic import DEFAULT_SPLITS, make_csl_daily, make_how2sign, make_phoenix, write_mp4
+from flallm_tools.synthetic.releases import (
     csl_daily_frame_dir, csl_daily_label_path, csl_daily_split_path, how2sign_clip_path, how2sign_csv_path,
     phoenix_corpus_path, phoenix_frame_dir,
 )

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from flallm_plugin.models.visual_encoder import build_resnet18, load_resnet18_weights
-from flallm_plugin.synthetic.hard import SIGNS, make_signers, other_signs
+from flallm_tools.synthetic.hard import SIGNS, make_signers, other_signs
 from helpers import run
 
 

@@ -15,7 +15,7 @@ import sacrebleu
 from fairseq import checkpoint_utils, metrics, options, tasks
 from flallm_plugin.data.sign_translation_dataset import read_manifest
 from flallm_plugin.scoring.generate_output import hypotheses_and_references, parse_generate_lines
-from flallm_plugin.synthetic import make_phoenix
+from flallm_tools.synthetic import make_phoenix
 from helpers import USER_DIR, run
 
 SPLITS = {  # no "w" or "i" in training: "wind" is made of pieces outside the vocabulary

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from flallm_plugin.data.video_io import list_frame_files, read_image
-from flallm_plugin.synthetic import write_mp4
+from flallm_tools.synthetic import write_mp4
 from helpers import REPO, run
 
 SERVE = [sys.executable, "-m", "flallm_plugin.cli.serve"]

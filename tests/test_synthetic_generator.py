@@ -1,4 +1,4 @@
-"""The procedural synthetic dataset (flallm_plugin/synthetic/weather.py) is valid PHOENIX-2014-T."""
+"""The procedural synthetic dataset (flallm_tools/synthetic/weather.py) is valid PHOENIX-2014-T."""
 import csv
 import os
 import re
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flallm_plugin.synthetic import weather as G
+from flallm_tools.synthetic import weather as G
 from helpers import run
 
 SPLITS = ("train", "dev", "test")

@@ -21,7 +21,7 @@ import flallm_plugin  # noqa: F401
 from flallm_plugin.checkpoint_safety import safe_torch_load
 from flallm_plugin.data.video_io import count_frames, list_frame_files, read_image
 from flallm_plugin.scoring.generate_output import parse_generate_lines
-from flallm_plugin.synthetic import write_mp4
+from flallm_tools.synthetic import write_mp4
 from helpers import USER_DIR, run
 
 TRANSLATE = [sys.executable, "-m", "flallm_plugin.cli.translate"]

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Procedural synthetic sign-language dataset in the PHOENIX-2014-T release layout.
 
-The command line of :func:`flallm_plugin.synthetic.weather.generate` (``--preset weather``,
-the demo's data) and :func:`flallm_plugin.synthetic.hard.generate_hard` (``--preset hard``:
+The command line of :func:`flallm_tools.synthetic.weather.generate` (``--preset weather``,
+the demo's data) and :func:`flallm_tools.synthetic.hard.generate_hard` (``--preset hard``:
 321 signs, 5-12 signs a sentence, thousands of German word types, 9 co-articulating
 signers; ``--layout how2sign`` writes it as How2Sign mp4 clips), where the designs are
 described; it writes ``OUT/PHOENIX-2014-T`` (or the How2Sign files) and
@@ -15,8 +15,8 @@ import argparse
 import json
 from typing import Dict, Iterable, Optional, Tuple
 
-from flallm_plugin.synthetic.hard import LAYOUTS, generate_hard
-from flallm_plugin.synthetic.weather import generate, render_sign_sheet
+from flallm_tools.synthetic.hard import LAYOUTS, generate_hard
+from flallm_tools.synthetic.weather import generate, render_sign_sheet
 
 # sizes of each preset (None in the parser: the preset decides)
 DEFAULTS = {

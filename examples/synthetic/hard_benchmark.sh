@@ -118,7 +118,7 @@ if [ "$JOBS" -gt 1 ]; then
   for g in "${groups[@]}"; do
     for s in $(seq "$FIRST_SEED" $(( FIRST_SEED + SEEDS - 1 ))); do
       while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
-      $PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$g" --seeds 1 --first-seed "$s" \
+      $PY -m flallm_tools.cli.experiment "${ARGS[@]}" --rows "$g" --seeds 1 --first-seed "$s" \
         > "$OUT/$EXPERIMENT/logs/${g//,/+}.seed$s.log" 2>&1 &
       pids+=($!)
     done
@@ -127,5 +127,5 @@ if [ "$JOBS" -gt 1 ]; then
   for p in "${pids[@]}"; do wait "$p" || fail=1; done
   [ $fail = 0 ] || { echo "a run failed: see $OUT/$EXPERIMENT/logs" >&2; exit 1; }
 fi
-$PY -m flallm_plugin.cli.experiment "${ARGS[@]}" --rows "$ROWS" --seeds "$SEEDS" --first-seed "$FIRST_SEED" | tail -n 30
+$PY -m flallm_tools.cli.experiment "${ARGS[@]}" --rows "$ROWS" --seeds "$SEEDS" --first-seed "$FIRST_SEED" | tail -n 30
 echo "total $(( $(date +%s) - t0 )) s"

@@ -4,7 +4,7 @@
 Real users start stage 1 from torchvision's ImageNet ResNet-18 (``resnet18-f37072fd.pth``), whose
 features carry signal from the first update; nothing here can download it. This script makes the
 same kind of file honestly, from data the benchmark never shows: isolated signs whose forms no
-gloss of the hard preset uses (:func:`flallm_plugin.synthetic.hard.other_signs`), performed by
+gloss of the hard preset uses (:func:`flallm_tools.synthetic.hard.other_signs`), performed by
 signers numbered after the preset's nine (other positions, sizes, speeds and colours). A
 torchvision ``resnet18`` is trained per frame to tell the dominant hand's form (12), the location
 (8) and the hands (one / two mirrored / two opposite) of the sign in progress, on frames resized
@@ -34,7 +34,7 @@ from torchvision.models import resnet18
 from flallm_plugin.data.atomic_file import atomic_path
 from flallm_plugin.data.visual_input import IMAGENET_MEAN, IMAGENET_STD
 from flallm_plugin.data.transforms import ClipTransform
-from flallm_plugin.synthetic.hard import (
+from flallm_tools.synthetic.hard import (
     FORMS, HANDS, HARD_LOCATIONS, N_SIGNERS, HardSign, make_signers, other_signs, render_signs,
 )
 

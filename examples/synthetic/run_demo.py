@@ -193,7 +193,7 @@ def main(argv=None):
     ckpt1, ckpt2, tb = os.path.join(out, "ckpt_stage1"), os.path.join(out, "ckpt_stage2"), os.path.join(out, "tensorboard")
 
     # 1. data in the PHOENIX-2014-T release layout
-    from flallm_plugin.synthetic import generate
+    from flallm_tools.synthetic import generate
 
     summary = steps.python("generate", lambda: generate(
         raw, n_train=args.n_train, n_dev=args.n_dev, n_test=args.n_test, seed=args.seed,

@@ -2,7 +2,7 @@
 
 Each word of a sentence is "signed" by a few frames of a word-specific colour and
 position; :func:`make_phoenix`, :func:`make_how2sign` and :func:`make_csl_daily`
-write them in the release layouts of :mod:`flallm_plugin.synthetic.releases`.
+write them in the release layouts of :mod:`flallm_tools.synthetic.releases`.
 """
 import itertools
 import os
@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from flallm_plugin.synthetic.releases import (
+from flallm_tools.synthetic.releases import (
     write_csl_daily_labels, write_csl_daily_video, write_how2sign_clip, write_how2sign_split, write_phoenix_corpus,
     write_phoenix_video,
 )

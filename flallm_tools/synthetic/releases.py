@@ -8,7 +8,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
-from flallm_plugin.synthetic.frames import write_image_folder, write_mp4
+from flallm_tools.synthetic.frames import write_image_folder, write_mp4
 
 PHOENIX_DIR = "PHOENIX-2014-T"
 PHOENIX_FRAME_DIR = "fullFrame-210x260px"

@@ -67,7 +67,7 @@ Everything is deterministic given the arguments: a second run with the same
 arguments writes byte-identical files. The command line is
 ``examples/synthetic/generate_dataset.py``; in Python::
 
-    from flallm_plugin.synthetic import generate
+    from flallm_tools.synthetic import generate
     generate("/tmp/synth", seed=1)
 """
 import csv
@@ -83,7 +83,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from flallm_plugin.synthetic.releases import (
+from flallm_tools.synthetic.releases import (
     PHOENIX_DIR, phoenix_corpus_path, write_phoenix_corpus, write_phoenix_video,
 )
 

@@ -8,7 +8,7 @@ that need the same work share it, and a re-run after an interruption redoes only
 A step directory without ``done.json`` (a killed run) is deleted and the step redone from scratch.
 
 fairseq's programs (``fairseq-train``, ``fairseq-generate``) and ``flallm-extract-features`` run in a
-forked child of this process (:mod:`flallm_plugin.forked_cli`), with the command's argv, output and exit
+forked child of this process (:mod:`flallm_tools.forked_cli`), with the command's argv, output and exit
 status: the child starts with fairseq already imported (a fresh interpreter spends ~5 s importing it, a tiny
 step less than that) and is as isolated from the next step as a new process. Other commands run as
 subprocesses.
@@ -25,7 +25,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from flallm_plugin.data.atomic_file import atomic_write_text
-from flallm_plugin.forked_cli import run_forked
+from flallm_tools.forked_cli import run_forked
 
 logger = logging.getLogger("flallm.experiment")
 

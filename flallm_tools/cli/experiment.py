@@ -33,10 +33,10 @@ import time
 from typing import Dict, List, Optional
 
 import flallm_plugin
-from flallm_plugin.experiment.checkpoint_facts import checkpoint_facts
-from flallm_plugin.experiment.rows import SIZES_HELP, Row, Stage1, Stage2, select_rows
-from flallm_plugin.experiment.steps import StepStore
-from flallm_plugin.experiment.table import markdown, summarize, write_tables
+from flallm_tools.experiment.checkpoint_facts import checkpoint_facts
+from flallm_tools.experiment.rows import SIZES_HELP, Row, Stage1, Stage2, select_rows
+from flallm_tools.experiment.steps import StepStore
+from flallm_tools.experiment.table import markdown, summarize, write_tables
 
 logger = logging.getLogger("flallm.experiment")
 

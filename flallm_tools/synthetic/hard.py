@@ -1,6 +1,6 @@
 """The hard synthetic preset: a sign language whose translation does not saturate.
 
-The demo dataset (:mod:`~flallm_plugin.synthetic.weather`, 18 signs, 480 sentences)
+The demo dataset (:mod:`~flallm_tools.synthetic.weather`, 18 signs, 480 sentences)
 saturates near 78 BLEU-4. This preset keeps its signer and painter and makes every part
 harder, in the same release layouts (PHOENIX-2014-T frame folders by default, How2Sign
 mp4 clips with ``layout="how2sign"``)::
@@ -10,7 +10,7 @@ mp4 clips with ``layout="how2sign"``)::
     OUT/{train,val,test}_rgb_front_clips/raw_videos/<SENTENCE_NAME>.mp4     (layout "how2sign")
     OUT/text_corpus.de.txt                   (text only, for the LLM)
 
-*Signs.* 321 signs (:data:`~flallm_plugin.synthetic.hard_language.SIGN_VOCABULARY`), each a
+*Signs.* 321 signs (:data:`~flallm_tools.synthetic.hard_language.SIGN_VOCABULARY`), each a
 combination of a hand form (disc, ring, square, diamond, triangle in 4 directions, bar in 4
 orientations), a location (8 one-handed, 6 two-handed), a movement (10: static, side to
 side, up and down, downward / upward strokes, circle, diagonal, zigzag, pulsing size, arc),
@@ -21,7 +21,7 @@ five attributes (:func:`check_signs_distinct`); the assignment of forms to signs
 
 *Sentences.* 5-12 signs, signed time-topic-comment with the verb last and translated into
 German with the verb second, articles, case, number, person, tense, separable verbs,
-negation, compounds and context synonyms (:mod:`~flallm_plugin.synthetic.hard_language`):
+negation, compounds and context synonyms (:mod:`~flallm_tools.synthetic.hard_language`):
 ``GESTERN MANN ALT IX FRAU APFEL GEBEN`` -> "gestern hat der alte mann einer frau einen
 apfel gegeben". The text has thousands of word types (inflected forms, compounds).
 
@@ -58,12 +58,12 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from flallm_plugin.data.atomic_file import atomic_write_text, staged_output_dir
-from flallm_plugin.synthetic import hard_language as lang
-from flallm_plugin.synthetic.releases import (
+from flallm_tools.synthetic import hard_language as lang
+from flallm_tools.synthetic.releases import (
     PHOENIX_DIR, how2sign_csv_path, write_how2sign_clip, write_how2sign_split, write_phoenix_corpus,
     write_phoenix_video,
 )
-from flallm_plugin.synthetic.weather import (
+from flallm_tools.synthetic.weather import (
     AMPLITUDE, BACKGROUND, CLOTHING, HAIR, HAND_RADIUS, LOCATIONS, NAME_PREFIX, REST, SKIN, SPLITS,
     TEXT_CORPUS_NAME, TWO_HAND_MIN_X, HandState, Signer, _blend, _is_synthetic, _motion, _Painter, _real_corpus,
     _rest_hands, _tint,
