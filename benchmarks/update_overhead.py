@@ -48,6 +48,7 @@ OPTIMIZER_ARGS = {
     "sgd": ["--optimizer", "sgd", "--momentum", "0.9", "--lr", "1e-2"],
     "adam": ["--optimizer", "adam", "--lr", "1e-3"],
     "param_group_adam": ["--optimizer", "param_group_adam", "--lr", "1e-3"],
+    "param_group_sgd": ["--optimizer", "param_group_sgd", "--momentum", "0.9", "--lr", "1e-2"],
 }
 # fairseq's own profiler ranges (fairseq_task.train_step and trainer.train_step) and ours
 REGIONS = ("forward", "backward", GRAD_NORMS_REGION, "reduce-grads", "multiply-grads", "clip-grads", "optimizer")

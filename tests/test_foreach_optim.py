@@ -110,3 +110,18 @@ def test_foreach_clip_is_fairseq_clip(max_norm):
     single.grad = torch.full((3,), 2.0)
     torch.testing.assert_close(foreach_clip_grad_norm_([single], 0.0), torch.tensor(12.0).sqrt())
     assert float(foreach_clip_grad_norm_([torch.nn.Parameter(torch.ones(2))], 1.0)) == 0.0
+
+
+def test_param_group_sgd_trains_as_fairseq_sgd(one_thread):
+    extra = ["--momentum", "0.9", "--weight-decay", "1e-4", "--clip-norm", "0.5"]
+    ref_losses, ref_params, ref = _train("sgd", 4, extra)
+    losses, params, ours = _train("param_group_sgd", 4, extra)
+    assert losses == pytest.approx(ref_losses, rel=1e-5)
+    assert len(set(ref_losses)) == 4  # the parameters moved
+    for k in ref_params:
+        torch.testing.assert_close(params[k], ref_params[k], rtol=1e-5, atol=1e-6, msg=k)
+    # a group with its own peak lr follows the scheduler's base lr at its ratio
+    _, _, grouped = _train("param_group_sgd", 1, extra + ["--group-lr", '{"visual": 1e-4}'])
+    lrs = {g["group"]: g["lr"] for g in grouped.optimizer.param_groups}
+    base = grouped.optimizer.get_lr()
+    assert lrs["visual"] == pytest.approx(1e-4 / grouped.cfg.optimization.lr[0] * base) and lrs["default"] == base
