@@ -104,20 +104,17 @@ def test_resnet_stays_the_file_and_video_decodes_as_features(stage1, frozen):
     assert on_feats and on_feats == on_video
 
 
-def test_features_of_other_weights_are_refused(frozen):
-    proc = run(["fairseq-train", frozen["feats"], *COMMON, *TRAIN, "--visual-backbone-weights", "none",
-                "--max-update", "1", "--save-dir", str(frozen["root"] / "other")], check=False)
+@pytest.mark.parametrize("case", ["features of other weights", "sign-level features"])
+def test_light_t_refuses_features_it_cannot_train_on(stage1, frozen, case):
+    data, expected = {
+        "features of other weights": (frozen["feats"], ("visual fingerprint", "--visual-backbone-weights none")),
+        "sign-level features": (stage1["feats"], ("sign-level features", "--level frame --visual-backbone-weights")),
+    }[case]
+    proc = run(["fairseq-train", data, *COMMON, *TRAIN, "--visual-backbone-weights", "none",
+                "--max-update", "1", "--save-dir", str(frozen["root"] / case.replace(" ", "_"))], check=False)
     assert proc.returncode != 0
     line = last_line(proc)
-    assert "visual fingerprint" in line and "--visual-backbone-weights none" in line, line
-
-
-def test_light_t_refuses_sign_level_features(stage1, frozen):
-    proc = run(["fairseq-train", stage1["feats"], *COMMON, *TRAIN, "--visual-backbone-weights", "none",
-                "--max-update", "1", "--save-dir", str(frozen["root"] / "sign")], check=False)
-    assert proc.returncode != 0
-    line = last_line(proc)
-    assert "sign-level features" in line and "--level frame --visual-backbone-weights" in line, line
+    assert all(part in line for part in expected), line
 
 
 def test_resnet_weights_alone_give_frame_features_only(stage1, frozen):

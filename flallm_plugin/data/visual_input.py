@@ -60,6 +60,12 @@ def check_feature_level(level: str, levels=FEATURE_LEVELS) -> str:
     return level
 
 
+def computable_from(input_level: str, level: str) -> bool:
+    """Whether ``level`` features can be computed from cached ``input_level`` features: the same level,
+    or sign-level from frame-level ones (the temporal module over the ResNet's output)."""
+    return input_level == level or (input_level, level) == ("frame", "sign")
+
+
 def lang_tag_index(dictionary, tag: Optional[str], where: str) -> Optional[int]:
     """The index of the target language tag ``tag`` in ``dictionary`` (``None`` for no tag); a tag
     the dictionary does not hold is an error naming ``where`` (the dictionary file or option)."""

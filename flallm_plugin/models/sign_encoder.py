@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from fairseq.models.transformer import TransformerEncoder
 from fairseq.modules import LearnedPositionalEmbedding
 
-from flallm_plugin.data.visual_input import check_feature_level
+from flallm_plugin.data.visual_input import check_feature_level, computable_from
 from flallm_plugin.models.visual_encoder import lengths_to_mask
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class EmbeddingShape(NamedTuple):
 def check_input_level(input_level: Optional[str], feature_level: str):
     """Refuse cached features that cannot produce what the adapter reads."""
     check_feature_level(feature_level)
-    if input_level is None or input_level == feature_level or (input_level, feature_level) == ("frame", "sign"):
+    if input_level is None or computable_from(input_level, feature_level):
         return
     raise ValueError(
         f"cached features are at level {input_level!r} but the adapter reads {feature_level!r} features: "

@@ -33,6 +33,7 @@ from flallm_plugin.data.visual_input import (
     IMAGENET_STD,
     VisualInputSpec,
     check_feature_level,
+    computable_from,
 )
 
 logger = logging.getLogger(__name__)
@@ -341,10 +342,10 @@ class VisualEncoder(nn.Module):
         check_feature_level(from_level, VISUAL_LEVELS)
         check_feature_level(level, VISUAL_LEVELS)
         x = feats.to(self.pixel_scale.dtype)
+        if not computable_from(from_level, level):
+            raise ValueError(f"cannot compute {level}-level features from {from_level}-level features")
         if from_level == level:
             return x, lengths
-        if (from_level, level) != ("frame", "sign"):
-            raise ValueError(f"cannot compute {level}-level features from {from_level}-level features")
         return self.temporal(x, lengths)
 
     def grad_norm_groups(self) -> Dict[str, List[nn.Parameter]]:
