@@ -23,6 +23,7 @@ serves each (stage 1, level), and re-running the command after an interruption t
 not finished (an unfinished step is deleted and redone).
 """
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -169,6 +170,9 @@ class Experiment(object):
                     and row.stage2.input == "video" and row.stage2.freeze_visual == "none"):
                 raise ValueError(f"--rows {row.name}: --stage1-frame-features keeps the ResNet frozen, so this row "
                                  "would be freeze_backbone's run: drop it or the option")
+        if args.stage1_frame_features:  # what every row trains, said in the table
+            self.rows = [dataclasses.replace(r, trains=f"{r.trains}; ResNet frozen (--stage1-frame-features)")
+                         if not r.gloss2text else r for r in self.rows]
         self.out = os.path.abspath(args.out_dir)
         self.store = StepStore(os.path.join(self.out, "steps"))
         self.stage2_arch = args.stage2_arch or ("sign_mbart_tiny" if args.quick else "sign_mbart_large")
