@@ -34,6 +34,7 @@ import time
 from typing import Dict, List, Optional
 
 import flallm_plugin
+from flallm_plugin.data.visual_input import computable_from
 from flallm_tools.experiment.checkpoint_facts import checkpoint_facts
 from flallm_tools.experiment.rows import SIZES_HELP, Row, Stage1, Stage2, select_rows
 from flallm_tools.experiment.steps import StepStore
@@ -340,9 +341,13 @@ class Experiment(object):
     def decode_masked(self, row: Row, model: Dict) -> Dict:
         """The same model decoded with every frame black (``--blank-video``): a stage-2 model trained on cached
         features reads the video data through its own frozen visual encoder (as flallm-translate does). With
-        --stage1-frame-features every row reads the run's frame features, every vector zero."""
+        --stage1-frame-features a row whose model reads frame-level features or what is computed from them reads
+        the run's frame features, every vector zero; a stage 2 on the Light-T encoder's states, black frames."""
         s1 = row.stage1 or Stage1()
-        return self.decode(model, self.stage1_train_data(s1), self.stage1_task_args(s1) + ["--blank-video"])
+        args = self.stage1_task_args(s1) + ["--blank-video"]
+        if row.stage2 is not None and not computable_from("frame", row.stage2.adapter_input):
+            return self.decode(model, self.stage1_data(s1), args)
+        return self.decode(model, self.stage1_train_data(s1), args)
 
     # ---------------------------------------------------------------- gloss2text
     def gloss2text_data(self) -> Dict:
