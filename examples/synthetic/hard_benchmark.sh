@@ -31,7 +31,7 @@
 # tiny mBART's pre-training; QUICK [0; 1: flallm-experiment --quick, a test of the script: tests/test_hard_benchmark.py];
 # FRAME_FEATURES [0; 1: --stage1-frame-features: every stage 1 on the stand-in's cached frame features, its ResNet
 # frozen; then STAGE1_EPOCHS defaults to 20 and ROWS to text_only, gloss2text, recognition, stage1_only,
-# factorized, mbart_random, joint, no_visual_init (the scratch rows train the ResNet: refused)].
+# factorized, mbart_random, joint, no_visual_init, adapter_light_t (the scratch rows train the ResNet: refused)].
 # Results: OUT_DIR/$EXPERIMENT/results.* (docs/grounding.md reads them).
 set -euo pipefail
 OUT=${1:?usage: $0 OUT_DIR}
@@ -44,7 +44,7 @@ E2=${STAGE2_EPOCHS:-6}; BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 if [ "$FRAME_FEATURES" = 1 ]; then
-  ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,joint,no_visual_init}
+  ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,joint,no_visual_init,adapter_light_t}
 else
   ROWS=${ROWS:-text_only,gloss2text,recognition,stage1_only,factorized,mbart_random,scratch,scratch_pseudo_gloss,recognition_scratch_pseudo_gloss}
 fi
