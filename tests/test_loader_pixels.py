@@ -71,7 +71,7 @@ def test_batch_tensor_is_zero_padded_in_the_main_process_and_in_workers():
         del junk
         # the dataset's collater without a dictionary (no targets): only the source part is used
         ds = SignTranslationDataset.__new__(SignTranslationDataset)
-        ds.tgt_tokens, ds.tgt_texts = None, None
+        ds.tgt_tokens, ds.tgt_texts, ds.split = None, None, "train"
         return ds.collater(batch[0])
 
     for workers in (0, 1):
