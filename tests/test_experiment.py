@@ -244,7 +244,8 @@ def test_blank_video_gives_black_clips_of_the_same_shape(experiment):
     real, blank = dataset(data, False)[0].source, dataset(data, True)[0].source
     assert real.shape == blank.shape and real.any() and not blank.any()
     feats = os.path.join(os.path.dirname(experiment["rows"]["factorized"]["checkpoint"]), "..")
-    feats = [os.path.join(feats, d, "features") for d in os.listdir(feats) if d.startswith("features-")][0]
+    feats = [os.path.join(feats, d, "features") for d in sorted(os.listdir(feats))
+             if d.startswith("features-") and not d.endswith(".lock")][0]  # a step, not its lock file
     real, blank = dataset(feats, False)[0].source, dataset(feats, True)[0].source  # features: zeros
     assert real.shape == blank.shape and real.any() and not blank.any()
 
