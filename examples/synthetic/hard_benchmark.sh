@@ -21,8 +21,10 @@
 # only reads them and writes the whole table);
 # N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [3/6]; G2T_EPOCHS [12] of gloss2text; ROWS [text_only, gloss2text,
 # recognition, stage1_only, factorized, mbart_random, scratch, scratch_pseudo_gloss, recognition_scratch_pseudo_gloss];
-# BACKBONE [standin: pre-train OUT_DIR/standin-resnet18.pth once; or a ResNet-18 state dict; or none];
-# BACKBONE_ARGS [''] options of pretrain_backbone.py (e.g. '--n-clips 200 --epochs 1');
+# BACKBONE [standin: pre-train OUT_DIR/standin-resnet18.pth once; signcl: pre-train OUT_DIR/signcl-resnet18.pth once
+# from a random ResNet, self-supervised on this benchmark's own training videos (examples/pretrain_backbone_signcl.py:
+# no labels, no text: the from-scratch remedy); or a ResNet-18 state dict; or none];
+# BACKBONE_ARGS [''] options of pretrain_backbone.py or pretrain_backbone_signcl.py (e.g. '--n-clips 200 --epochs 1');
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
@@ -88,6 +90,13 @@ if [ "$BACKBONE" = standin ]; then
   if [ ! -f "$BACKBONE" ]; then
     # shellcheck disable=SC2086
     $PY examples/synthetic/pretrain_backbone.py --out "$BACKBONE" $BACKBONE_ARGS > "$OUT/standin-resnet18.json"
+  fi
+elif [ "$BACKBONE" = signcl ]; then
+  # from scratch: a random ResNet-18 trained on the benchmark's own training videos with SignCL's loss alone
+  BACKBONE=$OUT/signcl-resnet18.pth
+  if [ ! -f "$BACKBONE" ]; then
+    # shellcheck disable=SC2086
+    $PY examples/pretrain_backbone_signcl.py "$OUT/data" --out "$BACKBONE" $BACKBONE_ARGS > "$OUT/signcl-resnet18.json"
   fi
 fi
 
