@@ -103,9 +103,11 @@ def get_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, help="the state dict to write (.pth)")
-    p.add_argument("--n-clips", type=int, default=2500, help="isolated signs to render")
-    p.add_argument("--n-signers", type=int, default=9, help="signers (numbered after the preset's)")
-    p.add_argument("--held-out-signers", type=int, default=1, help="the last K signers' clips: the held-out set")
+    # defaults: the stand-in docs/grounding.md measures ("a stronger stand-in"): 24 signers generalise to the
+    # preset's signers (held-out hand forms 88.6 % vs 44.4 % with 2,500 clips of 9 signers)
+    p.add_argument("--n-clips", type=int, default=6000, help="isolated signs to render")
+    p.add_argument("--n-signers", type=int, default=24, help="signers (numbered after the preset's)")
+    p.add_argument("--held-out-signers", type=int, default=2, help="the last K signers' clips: the held-out set")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam")
