@@ -9,6 +9,7 @@ fork server (``tests/fork_server.py``).
 The parent must not have started threads (OpenMP included) before forking; importing modules is fine.
 """
 import atexit
+import logging
 import os
 import signal
 import sys
@@ -25,6 +26,22 @@ def _exit_status(e: SystemExit) -> int:
         return e.code
     print(e.code, file=sys.stderr)
     return 1
+
+
+def _follow_standard_streams(old, new):
+    """Point the logging handlers that write to the parent's standard streams at the child's.
+
+    Logging handlers made before the fork (fairseq's modules call ``logging.basicConfig`` when imported, and a
+    parent such as ``flallm-experiment`` configures its own) hold the parent's ``sys.stdout`` / ``sys.stderr``
+    objects. Their descriptors are the child's now, but their buffers are not the child's ``sys.stdout``: a
+    program that prints its results and logs to stdout (``fairseq-generate``) would get its log lines written
+    in the middle of its output lines. In a new process both go through one object, in order; so here."""
+    streams = dict(zip(map(id, old), new))
+    for log in [logging.getLogger()] + [v for v in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(v, logging.Logger)]:
+        for handler in log.handlers:
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in streams:
+                handler.setStream(streams[id(handler.stream)])
 
 
 def fork_call(entry: Callable[[], object], argv: List[str], env: Dict[str, str], stdout_path: str,
@@ -46,8 +63,10 @@ def fork_call(entry: Callable[[], object], argv: List[str], env: Dict[str, str],
         os.dup2(out, 1)
         os.dup2(err, 2)
         # a new process's sys.stdout / sys.stderr are descriptors 1 and 2 (the parent's may be another object)
+        old_streams = (sys.stdout, sys.stderr)
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+        _follow_standard_streams(old_streams, (sys.stdout, sys.stderr))
         if cwd is not None:
             os.chdir(cwd)
         os.environ.clear()

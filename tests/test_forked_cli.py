@@ -64,3 +64,28 @@ def test_exit_handlers_run_as_in_a_new_process(tmp_path):
     log = str(tmp_path / "log")
     assert run_forked(program, ["prog"], dict(os.environ), log, log) == 0
     assert marker.read_text() == "yes"
+
+
+PARENT_THAT_LOGS_TO_STDOUT = """
+import logging, sys
+from flallm_tools.forked_cli import run_forked
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s", force=True)  # as flallm-experiment
+
+def generate():  # as fairseq-generate: results printed to stdout, a log line at the end (basicConfig: a no-op)
+    for i in range(2000):
+        print(f"H-{i}\\t" + "x" * 50)
+    logging.getLogger("fairseq_cli.generate").info("NOTE: hypothesis and token scores are output in base 2")
+
+sys.exit(run_forked(generate, ["generate"], {}, sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_the_parents_log_handlers_write_through_the_childs_stdout(tmp_path):
+    """A handler made before the fork on the parent's sys.stdout writes, in the child, through the child's
+    sys.stdout: the log line comes after the results, never inside one (flallm-experiment's decodes)."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    subprocess.run([sys.executable, "-c", PARENT_THAT_LOGS_TO_STDOUT, str(out), str(err)], check=True,
+                   stdout=subprocess.DEVNULL)
+    lines = out.read_text().splitlines()
+    assert lines == [f"H-{i}\t" + "x" * 50 for i in range(2000)] + [
+        "NOTE: hypothesis and token scores are output in base 2"]
