@@ -38,7 +38,7 @@ import torch
 
 from flallm_plugin.data.atomic_file import atomic_path
 from flallm_plugin.data.data_cfg import SignDataConfig
-from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator, read_manifest
+from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
 from flallm_plugin.data.visual_input import VisualInputSpec
 from flallm_plugin.models.visual_encoder import VisualEncoder
 
@@ -49,7 +49,7 @@ def signcl_loss(feats: torch.Tensor, lengths: torch.Tensor, margins: torch.Tenso
     ``lengths`` (B): valid frames of each window; ``margins`` (B): frames apart beyond which two
     frames of a window count as different signs. Returns (loss, positive term, negative term)."""
     B, W, _ = feats.shape
-    dist = torch.cdist(feats, feats).clamp_min(0)  # B x W x W (Euclidean)
+    dist = torch.cdist(feats, feats)  # B x W x W (Euclidean)
     pos_i = torch.arange(W, device=feats.device)
     gap = (pos_i[None, :] - pos_i[:, None]).abs()  # W x W
     valid = (pos_i[None, :] < lengths[:, None])  # B x W
@@ -62,23 +62,21 @@ def signcl_loss(feats: torch.Tensor, lengths: torch.Tensor, margins: torch.Tenso
 
 
 def windows(dataset, indices: Sequence[int], window: int, rng: np.random.Generator):
-    """uint8 B x W x H x W x 3 windows of consecutive frames (one per video, at a random start) and lengths."""
-    clips = []
+    """uint8 B x W x H x W x 3 windows of consecutive frames (one per video, at a random start) and their
+    lengths, padded by the dataset's own collater."""
+    items = []
     for i in indices:
-        clip = dataset[int(i)].source  # every frame, transformed
-        start = int(rng.integers(0, max(1, clip.size(0) - window + 1)))
-        clips.append(clip[start: start + window])
-    lengths = torch.tensor([c.size(0) for c in clips])
-    out = clips[0].new_zeros((len(clips), int(lengths.max())) + tuple(clips[0].shape[1:]))
-    for b, c in enumerate(clips):
-        out[b, : c.size(0)] = c
-    return out, lengths
+        item = dataset[int(i)]  # every frame, transformed
+        start = int(rng.integers(0, max(1, item.source.size(0) - window + 1)))
+        item.source = item.source[start: start + window]
+        items.append(item)
+    net_input = dataset.collater(items)["net_input"]
+    return net_input["src_tokens"], net_input["src_lengths"]
 
 
-def frames_per_word(data: str, split: str) -> List[float]:
+def frames_per_word(dataset) -> List[float]:
     """Each video's frames per word of its target sentence (the manifest's ``n_frames`` and ``tgt_text``)."""
-    rows = read_manifest(os.path.join(data, f"{split}.tsv"))
-    return [int(r["n_frames"]) / max(1, len(r["tgt_text"].split())) for r in rows]
+    return [int(n) / max(1, len(text.split())) for n, text in zip(dataset.n_frames, dataset.tgt_texts)]
 
 
 def run_epoch(encoder, dataset, margins_of, args, rng, opt=None, sched=None) -> float:
@@ -146,9 +144,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     data = {}
     for role, split in subsets.items():
         if split:
-            data[role] = (SignTranslationDatasetCreator.from_tsv(
+            dataset = SignTranslationDatasetCreator.from_tsv(
                 args.data, cfg, split, None, None, is_train_split=role == "train", visual_input=spec,
-                augment=args.augment and role == "train", seed=args.seed), frames_per_word(args.data, split))
+                augment=args.augment and role == "train", seed=args.seed)
+            data[role] = (dataset, frames_per_word(dataset))
     params = list(encoder.backbone.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
     steps = args.epochs * math.ceil(len(data["train"][0]) / args.videos_per_batch)
