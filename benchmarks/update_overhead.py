@@ -206,26 +206,38 @@ def time_updates(trainer, sample, n, device="cpu"):
 
 
 def fixed_update_cost(optimizers=("sgd",), batch=2, frames=2, size=32, tgt_len=8, rounds=7, per_round=3,
-                      warmup=3, seed=1, device="cpu"):
+                      warmup=3, seed=1, device="cpu", frames_hi=None):
     """Median seconds (``s``) of a ``light_t_tiny`` update on ``batch`` x ``frames`` frames of ``size`` px
     through fairseq's Trainer, one trainer per optimizer, interleaved (A, B, A, B...) in this process,
-    and the ATen operators of one update as on a GPU (``ops``, :func:`gpu_ops`)."""
+    and the ATen operators of one update as on a GPU (``ops``, :func:`gpu_ops`). With ``frames_hi``, also
+    the median at that many frames (``s_hi``, interleaved with the rest) and the fixed cost ``fixed_s``: the
+    update time extrapolated to no frames, ``s - frames * (s_hi - s) / (frames_hi - frames)``."""
     with tempfile.TemporaryDirectory(prefix="update_overhead.") as d:
         write_data_dir(d, size)
         built = {o: build_trainer(d, o, seed=seed, device=device) for o in optimizers}
         task = built[optimizers[0]][0]
-        items = make_items(task, batch, frames, size, tgt_len, seed)
-        dataset = make_dataset(task, d, items)
-    sample = dataset.collater(items)
+        samples = {}
+        for f in (frames,) if frames_hi is None else (frames, frames_hi):
+            items = make_items(task, batch, f, size, tgt_len, seed)
+            samples[f] = make_dataset(task, d, items).collater(items)
+    sample = samples[frames]
     ops = {}
     for o in optimizers:
-        time_updates(built[o][3], sample, warmup, device)
+        for x in samples.values():
+            time_updates(built[o][3], x, warmup, device)
         ops[o] = gpu_ops(lambda: built[o][3].train_step([sample]))
-    times = {o: [] for o in optimizers}
+    times = {(o, f): [] for o in optimizers for f in samples}
     for _ in range(rounds):
         for o in optimizers:
-            times[o] += time_updates(built[o][3], sample, per_round, device)
-    return {o: {"s": statistics.median(t), "ops": ops[o]} for o, t in times.items()}
+            for f, x in samples.items():
+                times[o, f] += time_updates(built[o][3], x, per_round, device)
+    out = {}
+    for o in optimizers:
+        out[o] = {"s": statistics.median(times[o, frames]), "ops": ops[o]}
+        if frames_hi is not None:
+            hi = statistics.median(times[o, frames_hi])
+            out[o].update(s_hi=hi, fixed_s=out[o]["s"] - frames * (hi - out[o]["s"]) / (frames_hi - frames))
+    return out
 
 
 def per_parameter_grad_norms(model, sample_size):
@@ -321,6 +333,9 @@ def main(argv=None):
                    help="comma-separated optimizers: median s/update of each, interleaved, instead of the profile")
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--frames", type=int, default=2, help="frames per video")
+    p.add_argument("--frames-hi", type=int, default=8,
+                   help="--compare: also time updates on this many frames per video and report the fixed cost "
+                        "(the update time extrapolated to no frames); 0: only --frames")
     p.add_argument("--size", type=int, default=32, help="frame size in px")
     p.add_argument("--tgt-len", type=int, default=8)
     p.add_argument("--repeat", type=int, default=5)
@@ -343,11 +358,15 @@ def main(argv=None):
         unknown = set(opts) - set(OPTIMIZER_ARGS)
         if unknown:
             raise SystemExit(f"--compare: unknown optimizers {sorted(unknown)} (have {', '.join(OPTIMIZER_ARGS)})")
-        r = fixed_update_cost(opts, args.batch_size, args.frames, args.size, args.tgt_len, rounds=args.rounds)
-        base = r[opts[0]]["s"]
+        r = fixed_update_cost(opts, args.batch_size, args.frames, args.size, args.tgt_len, rounds=args.rounds,
+                              frames_hi=args.frames_hi or None)
+        base = r[opts[0]]
         for o, x in r.items():
-            print(f"  {o:>18}: {x['s'] * 1e3:.2f} ms/update (median), {base / x['s']:.2f}x vs {opts[0]}; "
+            print(f"  {o:>18}: {x['s'] * 1e3:.2f} ms/update (median), {base['s'] / x['s']:.2f}x vs {opts[0]}; "
                   f"{x['ops']} ATen calls per update (as on a GPU)")
+            if "fixed_s" in x:
+                print(f"  {'':>18}  {x['s_hi'] * 1e3:.2f} ms at {args.frames_hi} frames; fixed cost (no frames) "
+                      f"{x['fixed_s'] * 1e3:.2f} ms, {base['fixed_s'] / x['fixed_s']:.2f}x vs {opts[0]}")
         return r
     with tempfile.TemporaryDirectory(prefix="update_overhead.") as d:
         write_data_dir(d, args.size)

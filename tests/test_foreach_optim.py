@@ -7,10 +7,11 @@ import tempfile
 
 import pytest
 import torch
-from fairseq import utils
+from fairseq import metrics, utils
 from fairseq.optim.adam import Adam as FairseqAdamAlgorithm
 
 from flallm_plugin.optim.foreach import ForeachAdam, foreach_clip_grad_norm_
+from flallm_plugin.optim.fused import FusedAdam, FusedSGD
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -27,26 +28,42 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _train(optimizer, updates, extra):
+def _train(optimizer, updates, extra, gnorms=None):
     with tempfile.TemporaryDirectory() as d:
         update_overhead.write_data_dir(d, 32)
         task, model, _, trainer = update_overhead.build_trainer(d, optimizer, extra=extra)
         items = update_overhead.make_items(task, 2, 3, 32, 6, seed=3)
         sample = update_overhead.make_dataset(task, d, items).collater(items)
-    losses = [float(trainer.train_step([sample])["loss"]) for _ in range(updates)]
+    losses = []
+    for _ in range(updates):
+        with metrics.aggregate(new_root=True) as agg:
+            losses.append(float(trainer.train_step([sample])["loss"]))
+        if gnorms is not None:
+            gnorms.append(agg.get_smoothed_value("gnorm"))
     return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}, trainer
 
 
 def test_param_group_adam_trains_as_fairseq_adam(one_thread):
     extra = ["--weight-decay", "0.01", "--clip-norm", "0.5"]
-    ref_losses, ref_params, ref = _train("adam", 4, extra)
-    losses, params, ours = _train("param_group_adam", 4, extra)
+    ref_gnorms, gnorms = [], []
+    ref_losses, ref_params, ref = _train("adam", 4, extra, ref_gnorms)
+    losses, params, ours = _train("param_group_adam", 4, extra, gnorms)
     assert type(ref.optimizer.optimizer) is FairseqAdamAlgorithm
-    assert type(ours.optimizer.optimizer) is ForeachAdam
+    # the fused step, with the Trainer's multiply and clipping folded into it
+    assert type(ours.optimizer.optimizer) is FusedAdam and ours.optimizer.supports_step_with_scale
     assert losses == pytest.approx(ref_losses, rel=1e-5)
+    assert gnorms == pytest.approx(ref_gnorms, rel=1e-5)  # fairseq's gnorm: of the gradients / sample size
+    assert min(ref_gnorms) > 0.5  # so --clip-norm 0.5 clipped every update
     assert len(set(ref_losses)) == 4  # the parameters moved
     for k in ref_params:
-        torch.testing.assert_close(params[k], ref_params[k], rtol=1e-5, atol=1e-6, msg=k)
+        # Adam moves every parameter by about lr (1e-3) whatever its gradient's size: a last-bit difference
+        # in a near-zero gradient (the fused kernel rounds differently) shows up to ~lr / 10 after 4 updates
+        # (in ~1e-4 of the elements); the step arithmetic itself is checked to 1e-6 in the test below
+        torch.testing.assert_close(params[k], ref_params[k], rtol=1e-5, atol=1e-4, msg=k)
+    _, old_params, old = _train("param_group_adam", 4, extra + ["--use-old-adam"])
+    assert type(old.optimizer.optimizer) is FairseqAdamAlgorithm and not old.optimizer.supports_step_with_scale
+    for k in ref_params:
+        torch.testing.assert_close(old_params[k], ref_params[k], rtol=1e-5, atol=1e-6, msg=k)
     # the state is fairseq's: a checkpoint of one loads into the other
     fresh = FairseqAdamAlgorithm([{"params": g["params"]} for g in ours.optimizer.param_groups])
     fresh.load_state_dict(ours.optimizer.optimizer.state_dict())
@@ -77,6 +94,47 @@ def test_foreach_adam_step_is_fairseq_adam_step(dtype, amsgrad):
     assert opt.state[ours[3]]["step"] == 4 and opt.state[ours[0]]["step"] == 5
     for a, b in zip(ref, ours):
         torch.testing.assert_close(b, a, rtol=0, atol=0)  # operator for operator: the same bits on a CPU
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("scale", [1.0, 4.0, "tensor"])
+def test_fused_adam_step_is_fairseq_adam_step_of_the_scaled_gradients(dtype, amsgrad, scale):
+    """The step with the Trainer's pending factor: fairseq's Adam on gradients / scale. eps is large enough
+    here for a wrong scale or a wrong eps (torch's kernel adds it after the bias correction) to show."""
+    ref, ours = _params(dtype), _params(dtype)
+    kw = dict(lr=1e-2, betas=(0.9, 0.98), eps=1e-2, weight_decay=0.1, amsgrad=amsgrad)
+    opt_ref = FairseqAdamAlgorithm([{"params": ref[:2]}, {"params": ref[2:], "lr": 3e-3}], **kw)
+    opt = FusedAdam([{"params": ours[:2]}, {"params": ours[2:], "lr": 3e-3}], **kw)
+    s = torch.tensor(4.0) if scale == "tensor" else scale
+    g = torch.Generator().manual_seed(1)
+    for step in range(5):
+        for i, (a, b) in enumerate(zip(ref, ours)):
+            grad = None if (i == 3 and step == 1) else torch.randn(a.shape, generator=g).to(dtype)
+            a.grad, b.grad = None if grad is None else (grad.float() / float(s)).to(dtype), grad
+        opt_ref.step()
+        opt.step(scale=s)
+    assert opt.state[ours[3]]["step"] == 4 and opt.state[ours[0]]["step"] == 5
+    for a, b in zip(ref, ours):
+        if dtype == torch.float16:  # fp16 parameters: divided, then ForeachAdam's step (fairseq's, bit for bit)
+            torch.testing.assert_close(b, a, rtol=0, atol=0 if scale == 1.0 else 1e-3)
+        else:  # torch's fused kernel: the same formula, rounded differently
+            torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
+
+
+def test_fused_sgd_keeps_fused_and_its_state_after_loading_an_unfused_checkpoint():
+    ps = _params(torch.float32)
+    plain = torch.optim.SGD(ps, lr=0.1, momentum=0.9)
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    plain.step()
+    fused = FusedSGD(ps, lr=0.1, momentum=0.9)
+    fused.load_state_dict(plain.state_dict())
+    assert all(g["fused"] for g in fused.param_groups)
+    torch.testing.assert_close(fused.state[ps[0]]["momentum_buffer"], torch.ones_like(ps[0]))
+    before = ps[0].detach().clone()
+    fused.step(scale=2.0)  # gradients / 2: the momentum buffer becomes 0.9 + 0.5
+    torch.testing.assert_close(ps[0].detach(), before - 0.1 * 1.4)
 
 
 def test_foreach_adam_is_a_few_operators_per_group():
@@ -116,6 +174,7 @@ def test_param_group_sgd_trains_as_fairseq_sgd(one_thread):
     extra = ["--momentum", "0.9", "--weight-decay", "1e-4", "--clip-norm", "0.5"]
     ref_losses, ref_params, ref = _train("sgd", 4, extra)
     losses, params, ours = _train("param_group_sgd", 4, extra)
+    assert type(ours.optimizer.optimizer) is FusedSGD and ours.optimizer.supports_step_with_scale
     assert losses == pytest.approx(ref_losses, rel=1e-5)
     assert len(set(ref_losses)) == 4  # the parameters moved
     for k in ref_params:

@@ -50,38 +50,45 @@ class ForeachAdam(FairseqAdamAlgorithm):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            buckets = defaultdict(lambda: ([], [], [], [], [], []))  # params, fp32 params, grads, m, v, max v
             amsgrad = group.get("amsgrad", False)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if grad.is_sparse:
-                    raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
-                if grad.dtype in HALF:
-                    grad = grad.float()
-                p32 = p.float() if p.dtype in HALF else p
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p32)
-                    state["exp_avg_sq"] = torch.zeros_like(p32)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = torch.zeros_like(p32)
-                else:  # no-ops unless a checkpoint's state arrived on another device or dtype
-                    state["exp_avg"] = state["exp_avg"].to(p32)
-                    state["exp_avg_sq"] = state["exp_avg_sq"].to(p32)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = state["max_exp_avg_sq"].to(p32)
-                state["step"] += 1
-                b = buckets[(p32.device, p.dtype, state["step"])]
-                for lst, x in zip(b, (p, p32, grad, state["exp_avg"], state["exp_avg_sq"],
-                                      state.get("max_exp_avg_sq"))):
-                    lst.append(x)
-            for (_, dtype, step), bucket in buckets.items():
+            for (_, dtype, step), bucket in self._buckets(group).items():
                 for lo, hi in chunks(bucket[0]):
                     self._update(group, dtype, step, amsgrad, *(lst[lo:hi] for lst in bucket))
         return loss
+
+    def _buckets(self, group):
+        """The group's parameters with a gradient, by (device, dtype, step): lists of parameters, their fp32
+        versions, gradients (fp32), ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``; the state created or
+        moved as fairseq's Adam does, and each step count advanced."""
+        buckets = defaultdict(lambda: ([], [], [], [], [], []))
+        amsgrad = group.get("amsgrad", False)
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad
+            if grad.is_sparse:
+                raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
+            if grad.dtype in HALF:
+                grad = grad.float()
+            p32 = p.float() if p.dtype in HALF else p
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p32)
+                state["exp_avg_sq"] = torch.zeros_like(p32)
+                if amsgrad:
+                    state["max_exp_avg_sq"] = torch.zeros_like(p32)
+            else:  # no-ops unless a checkpoint's state arrived on another device or dtype
+                state["exp_avg"] = state["exp_avg"].to(p32)
+                state["exp_avg_sq"] = state["exp_avg_sq"].to(p32)
+                if amsgrad:
+                    state["max_exp_avg_sq"] = state["max_exp_avg_sq"].to(p32)
+            state["step"] += 1
+            b = buckets[(p32.device, p.dtype, state["step"])]
+            for lst, x in zip(b, (p, p32, grad, state["exp_avg"], state["exp_avg_sq"],
+                                  state.get("max_exp_avg_sq"))):
+                lst.append(x)
+        return buckets
 
     @staticmethod
     def _update(group, dtype, step, amsgrad, params, p32s, grads, exp_avgs, exp_avg_sqs, max_sqs):
