@@ -45,16 +45,26 @@ class ForeachAdam(FairseqAdamAlgorithm):
 
     @torch.no_grad()
     def step(self, closure=None):
+        return self._step(closure, 1.0)
+
+    def _step(self, closure, scale):
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            amsgrad = group.get("amsgrad", False)
-            for (_, dtype, step), bucket in self._buckets(group).items():
-                for lo, hi in chunks(bucket[0]):
-                    self._update(group, dtype, step, amsgrad, *(lst[lo:hi] for lst in bucket))
+            for key, bucket in self._buckets(group).items():
+                self._update_bucket(group, key, bucket, scale)
         return loss
+
+    def _update_bucket(self, group, key, bucket, scale):
+        """Divide the bucket's gradients by ``scale`` (fp16/bf16 ones are fp32 copies here, others are divided
+        in place), then fairseq's formula in cache-sized chunks."""
+        device, dtype, step = key
+        if not is_one(scale):
+            torch._foreach_div_(bucket[2], scale_on(scale, device))
+        for lo, hi in chunks(bucket[0]):
+            self._update(group, dtype, step, group.get("amsgrad", False), *(lst[lo:hi] for lst in bucket))
 
     def _buckets(self, group):
         """The group's parameters with a gradient, by (device, dtype, step): lists of parameters, their fp32
@@ -111,6 +121,15 @@ class ForeachAdam(FairseqAdamAlgorithm):
         torch._foreach_addcdiv_(p32s, exp_avgs, denom, value=-step_size)
         if dtype in HALF:
             torch._foreach_copy_(params, p32s)
+
+
+def is_one(scale):
+    return not torch.is_tensor(scale) and scale == 1.0
+
+
+def scale_on(scale, device):
+    """``scale`` (a float or a tensor) as a 0-dim float32 tensor on ``device``."""
+    return torch.as_tensor(scale, dtype=torch.float32).to(device).reshape(())
 
 
 def foreach_clip_grad_norm_(params, max_norm, aggregate_norm_fn=None) -> torch.Tensor:

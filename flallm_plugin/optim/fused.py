@@ -24,15 +24,11 @@ import math
 import torch
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
-from flallm_plugin.optim.foreach import ForeachAdam, chunks
+from flallm_plugin.optim.foreach import ForeachAdam, is_one, scale_on
 
 
 def fused_device(device: torch.device) -> bool:
     return device.type in _get_fused_kernels_supported_devices()
-
-
-def _scale_on(scale, device):
-    return torch.as_tensor(scale, dtype=torch.float32).to(device).reshape(())
 
 
 class FusedAdam(ForeachAdam):
@@ -40,29 +36,21 @@ class FusedAdam(ForeachAdam):
 
     @torch.no_grad()
     def step(self, closure=None, scale=1.0):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            amsgrad = group.get("amsgrad", False)
-            beta1, beta2 = group["betas"]
-            for (device, dtype, step), bucket in self._buckets(group).items():
-                params, p32s, grads, exp_avgs, exp_avg_sqs, max_sqs = bucket
-                if dtype == torch.float32 and fused_device(device):
-                    bias_correction2 = 1 - beta2 ** step
-                    torch._fused_adamw_(
-                        params, grads, exp_avgs, exp_avg_sqs, max_sqs if amsgrad else [],
-                        list(torch.full((len(params),), float(step), device=device).unbind()),
-                        lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                        eps=group["eps"] / math.sqrt(bias_correction2), amsgrad=amsgrad, maximize=False,
-                        grad_scale=None if _is_one(scale) else _scale_on(scale, device), found_inf=None)
-                    continue
-                if not _is_one(scale):  # fp16/bf16 gradients are fp32 copies here; others are divided in place
-                    torch._foreach_div_(grads, _scale_on(scale, device))
-                for lo, hi in chunks(params):
-                    self._update(group, dtype, step, amsgrad, *(lst[lo:hi] for lst in bucket))
-        return loss
+        return self._step(closure, scale)
+
+    def _update_bucket(self, group, key, bucket, scale):
+        device, dtype, step = key
+        if dtype != torch.float32 or not fused_device(device):
+            return super()._update_bucket(group, key, bucket, scale)
+        params, _, grads, exp_avgs, exp_avg_sqs, max_sqs = bucket
+        amsgrad = group.get("amsgrad", False)
+        beta1, beta2 = group["betas"]
+        torch._fused_adamw_(
+            params, grads, exp_avgs, exp_avg_sqs, max_sqs if amsgrad else [],
+            list(torch.full((len(params),), float(step), device=device).unbind()),
+            lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+            eps=group["eps"] / math.sqrt(1 - beta2 ** step), amsgrad=amsgrad, maximize=False,
+            grad_scale=None if is_one(scale) else scale_on(scale, device), found_inf=None)
 
 
 class FusedSGD(torch.optim.SGD):
@@ -82,16 +70,12 @@ class FusedSGD(torch.optim.SGD):
             group["fused"], group["foreach"] = True, None
 
     def step(self, closure=None, scale=1.0):
-        if not _is_one(scale):
-            self.grad_scale = _scale_on(scale, self.param_groups[0]["params"][0].device)
+        if not is_one(scale):
+            self.grad_scale = scale_on(scale, self.param_groups[0]["params"][0].device)
         try:
             return super().step(closure)
         finally:
             self.__dict__.pop("grad_scale", None)
-
-
-def _is_one(scale):
-    return not torch.is_tensor(scale) and scale == 1.0
 
 
 class LazyGradMultiply(object):
