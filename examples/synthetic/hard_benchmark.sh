@@ -19,7 +19,7 @@
 # Environment (defaults in brackets): SEEDS [3] seeds, FIRST_SEED [1] .. FIRST_SEED + SEEDS - 1; JOBS [1]
 # processes at a time (>1: row groups x seeds run in parallel, sharing OUT_DIR/experiment/steps; a last run then
 # only reads them and writes the whole table);
-# N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [3/6]; G2T_EPOCHS [12] of gloss2text; ROWS [text_only, gloss2text,
+# N_TRAIN / N_DEV / N_TEST [1500/150/150]; STAGE1_EPOCHS / STAGE2_EPOCHS [3/6; 20/20 with FRAME_FEATURES=1]; G2T_EPOCHS [12] of gloss2text; ROWS [text_only, gloss2text,
 # recognition, stage1_only, factorized, mbart_random, scratch, scratch_pseudo_gloss, recognition_scratch_pseudo_gloss];
 # BACKBONE [standin: pre-train OUT_DIR/standin-resnet18.pth once; signcl: pre-train OUT_DIR/signcl-resnet18.pth once
 # from a random ResNet, self-supervised on this benchmark's own training videos (examples/pretrain_backbone_signcl.py:
@@ -32,7 +32,7 @@
 # CONTRASTIVE_ARGS reuses OUT_DIR's data); TEXT_CORPUS_SIZE [50000] sentences and MBART_UPDATES [1500] of the
 # tiny mBART's pre-training; QUICK [0; 1: flallm-experiment --quick, a test of the script: tests/test_hard_benchmark.py];
 # FRAME_FEATURES [0; 1: --stage1-frame-features: every stage 1 on the stand-in's cached frame features, its ResNet
-# frozen; then STAGE1_EPOCHS defaults to 20 and ROWS to text_only, gloss2text, recognition, stage1_only,
+# frozen; then STAGE1_EPOCHS and STAGE2_EPOCHS default to 20 and ROWS to text_only, gloss2text, recognition, stage1_only,
 # factorized, mbart_random, joint, no_visual_init, adapter_light_t (the scratch rows train the ResNet: refused)].
 # Results: OUT_DIR/$EXPERIMENT/results.* (docs/grounding.md reads them).
 set -euo pipefail
@@ -41,8 +41,9 @@ PY=${PYTHON:-python}
 SEEDS=${SEEDS:-3}; FIRST_SEED=${FIRST_SEED:-1}; JOBS=${JOBS:-1}; CPU=${CPU:-1}; WORKERS=${WORKERS:-1}
 N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 FRAME_FEATURES=${FRAME_FEATURES:-0}
-if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; fi
-E2=${STAGE2_EPOCHS:-6}; BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
+# with cached frame features, stage 2 as long as stage 1: 6 epochs left it under-trained (docs/grounding.md)
+if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; E2=${STAGE2_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; fi
+BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 if [ "$FRAME_FEATURES" = 1 ]; then
