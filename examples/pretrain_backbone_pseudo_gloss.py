@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Weakly supervised pre-training of the ResNet-18 on a data directory's own training videos and their
+sentences: which words a video's sentence contains, in any order (Sign2GPT's pseudo-glosses), as a
+separate stage before stage 1.
+
+Sign2GPT (ICLR 2024) pre-trains its sign encoder on pseudo-glosses: the words of the target sentence
+stand in for the glosses a gloss-free corpus lacks, and the encoder is asked which of them the video
+contains, order-free. GFSLT-VLP and SCL-SLT likewise pre-train the visual side in a separate stage
+before translation. Here that stage trains the ResNet itself, end to end, with a small head that is
+thrown away: the ResNet's 512-d feature of every sampled frame → two 1-D convolutions over time
+(width ``--hidden``, kernel 5, ReLU) → one logit per word of the vocabulary, a word's video score is its
+best frame's (max over time: multiple-instance learning), and a binary cross-entropy (summed over the
+vocabulary, mean over videos) compares it with whether the sentence has the word. The vocabulary is the
+lower-cased whitespace words of the training sentences found in at least ``--min-count`` of them; the
+head's bias starts at each word's log-odds in the training sentences, so frequent words are a prior the
+ResNet need not learn. Stage 1 then starts from the written file, frozen
+(``flallm-extract-features --visual-backbone-weights FILE --level frame``) or fine-tuned::
+
+    python examples/pretrain_backbone_pseudo_gloss.py DATA --out pg-resnet18.pth                # a random ResNet
+    python examples/pretrain_backbone_pseudo_gloss.py DATA --init signcl-resnet18.pth --out ... # after SignCL
+
+The videos are sampled as the data config says (``sampling_rate``, or ``--sampling-rate``), through its
+transform (resize, crop; ``--augment`` for its augmentation). Reported per epoch (JSON lines on stderr,
+a summary on stdout): the loss and ``recall`` (%: of each video's distinct vocabulary words, the share
+among its K best-scoring words, K their number) on the training videos and on ``--valid-subset``'s,
+beside ``prior_recall``, the recall of the word frequencies alone (what a ResNet that sees nothing
+gets). It writes the ResNet's ``state_dict()`` (torchvision's keys, no ``fc``), which
+``--visual-backbone-weights FILE`` loads as ``resnet18-f37072fd.pth``.
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from flallm_plugin.data.atomic_file import atomic_path
+from flallm_plugin.data.data_cfg import SignDataConfig
+from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
+from flallm_plugin.data.visual_input import VisualInputSpec
+from flallm_plugin.models.visual_encoder import VisualEncoder, lengths_to_mask
+
+
+def words(text: str) -> List[str]:
+    return text.lower().split()
+
+
+def build_vocab(texts: Sequence[str], min_count: int) -> Dict[str, int]:
+    """Words found in at least ``min_count`` of ``texts``, most frequent first (ties alphabetical)."""
+    df = collections.Counter(w for t in texts for w in set(words(t)))
+    kept = sorted((w for w, n in df.items() if n >= min_count), key=lambda w: (-df[w], w))
+    return {w: i for i, w in enumerate(kept)}
+
+
+def bag_of_words(texts: Sequence[str], vocab: Dict[str, int]) -> torch.Tensor:
+    """len(texts) x len(vocab) 0/1 targets."""
+    out = torch.zeros(len(texts), len(vocab))
+    for i, t in enumerate(texts):
+        for w in words(t):
+            if w in vocab:
+                out[i, vocab[w]] = 1.0
+    return out
+
+
+class PseudoGlossHead(nn.Module):
+    """B x T x 512 frame features -> B x V word logits (max over the valid frames)."""
+
+    def __init__(self, in_dim: int, hidden: int, prior: torch.Tensor):
+        super().__init__()
+        self.conv1 = nn.Conv1d(in_dim, hidden, 5, padding=2)
+        self.conv2 = nn.Conv1d(hidden, hidden, 5, padding=2)
+        self.out = nn.Linear(hidden, prior.numel())
+        with torch.no_grad():
+            self.out.bias.copy_(torch.logit(prior.clamp(1e-4, 1 - 1e-4)))
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        keep = lengths_to_mask(lengths, feats.size(1))[:, None, :]  # B x 1 x T
+        x = feats.transpose(1, 2).masked_fill(~keep, 0)
+        x = F.relu(self.conv1(x)).masked_fill(~keep, 0)  # padding stays zero for the next convolution
+        x = F.relu(self.conv2(x)).transpose(1, 2)
+        mask = keep[:, 0]
+        logits = self.out(x)  # B x T x V
+        return logits.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)
+
+
+def pseudo_gloss_loss(logits: torch.Tensor, bags: torch.Tensor):
+    """(BCE summed over the vocabulary, mean over videos; recall hits; distinct target words)."""
+    loss = F.binary_cross_entropy_with_logits(logits, bags, reduction="sum") / logits.size(0)
+    return (loss,) + recall_counts(logits, bags)
+
+
+def recall_counts(scores: torch.Tensor, bags: torch.Tensor):
+    """(of each row's target words, how many are among its K best-scoring words, K their number; summed), and
+    the number of target words."""
+    k = bags.sum(dim=1).long()
+    ranked = scores.argsort(dim=1, descending=True)
+    top = torch.arange(scores.size(1))[None, :] < k[:, None]  # the first K ranks of each row
+    hits = bags.gather(1, ranked)[top].sum()
+    return hits, k.sum()
+
+
+def run_epoch(encoder, head, dataset, bags, args, rng, opt=None, sched=None) -> Dict[str, float]:
+    train = opt is not None
+    encoder.backbone.train(train)
+    head.train(train)
+    order = rng.permutation(len(dataset)) if train else np.arange(len(dataset))
+    total, hits, n_words = 0.0, 0.0, 0.0
+    for i in range(0, len(order), args.videos_per_batch):
+        idx = order[i: i + args.videos_per_batch]
+        net_input = dataset.collater([dataset[int(j)] for j in idx])["net_input"]
+        with torch.set_grad_enabled(train):
+            feats = encoder.forward_backbone(net_input["src_tokens"], net_input["src_lengths"])
+            loss, h, n = pseudo_gloss_loss(head(feats, net_input["src_lengths"]), bags[idx])
+        if train:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        total, hits, n_words = total + loss.item() * len(idx), hits + h.item(), n_words + n.item()
+    return {"loss": total / max(1, len(order)), "recall": 100 * hits / max(1, n_words)}
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("data", help="a sign_translation data directory of video input (config.yaml, {split}.tsv)")
+    p.add_argument("--out", required=True, help="the ResNet-18 state dict to write (.pth)")
+    p.add_argument("--init", default="none",
+                   help="start from these ResNet-18 weights (a torchvision state dict file) or 'none' (random)")
+    p.add_argument("--train-subset", default="train")
+    p.add_argument("--valid-subset", default="dev", help="its loss and recall are reported each epoch ('' for none)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--videos-per-batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam, one cycle")
+    p.add_argument("--hidden", type=int, default=256, help="width of the head's two temporal convolutions")
+    p.add_argument("--min-count", type=int, default=3, help="a word is in the vocabulary if this many sentences have it")
+    p.add_argument("--sampling-rate", type=float, default=None, help="share of frames read (default: the data config's)")
+    p.add_argument("--augment", action="store_true", help="the data config's augmentation (default: resize + crop)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = get_parser().parse_args(argv)
+    if not args.out.endswith((".pth", ".pt")):
+        sys.exit(f"--out {args.out}: give a .pth (or .pt) file name")
+    if args.videos_per_batch < 1 or args.epochs < 1 or args.min_count < 1:
+        sys.exit("--videos-per-batch, --epochs and --min-count must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cfg = SignDataConfig(os.path.join(args.data, "config.yaml"))
+    spec = VisualInputSpec.from_data_cfg(cfg, sampling_rate=args.sampling_rate)
+    if spec.features:
+        sys.exit(f"{cfg.path}: input_type is {spec.input_type!r}; the ResNet trains on video input")
+    encoder = VisualEncoder(mean=cfg.mean, std=cfg.std)
+    try:
+        init = encoder.load_backbone_weights(args.init)
+    except (ValueError, FileNotFoundError) as e:  # one line naming the file and the format expected
+        sys.exit(f"--init: {e}")
+    data = {}
+    for role, split in (("train", args.train_subset), ("valid", args.valid_subset)):
+        if split:
+            data[role] = SignTranslationDatasetCreator.from_tsv(
+                args.data, cfg, split, None, None, is_train_split=role == "train", visual_input=spec,
+                augment=args.augment and role == "train", seed=args.seed)
+    vocab = build_vocab(data["train"].tgt_texts, args.min_count)
+    if not vocab:
+        sys.exit(f"{args.data}/{args.train_subset}.tsv: no word is in {args.min_count} sentences; lower --min-count")
+    bags = {role: bag_of_words(ds.tgt_texts, vocab) for role, ds in data.items()}
+    prior = bags["train"].mean(dim=0)
+    head = PseudoGlossHead(512, args.hidden, prior)
+    prior_recall = {role: round(100 * (lambda h, n: h.item() / max(1, n.item()))(
+        *recall_counts(prior.expand_as(b), b)), 2) for role, b in bags.items()}
+    params = list(encoder.backbone.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=args.lr)
+    steps = args.epochs * math.ceil(len(data["train"]) / args.videos_per_batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
+    rng = np.random.default_rng(np.random.SeedSequence([args.seed, 5]))
+    t0, history = time.perf_counter(), []
+    for epoch in range(1, args.epochs + 1):
+        data["train"].set_epoch(epoch)
+        row = {"epoch": epoch}
+        row.update({f"train_{k}": round(v, 4) for k, v in
+                    run_epoch(encoder, head, data["train"], bags["train"], args, rng, opt, sched).items()})
+        if "valid" in data:
+            row.update({f"valid_{k}": round(v, 4) for k, v in run_epoch(
+                encoder, head, data["valid"], bags["valid"], args, np.random.default_rng(args.seed)).items()})
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        history.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    with atomic_path(args.out) as tmp:  # torch.save to a temporary name next to --out, then rename
+        torch.save({k: v for k, v in encoder.backbone.state_dict().items() if not k.startswith("fc.")}, tmp)
+    summary = {"out": os.path.abspath(args.out), "init": init, "data": os.path.abspath(args.data),
+               "train_videos": len(data["train"]), "vocab": len(vocab), "prior_recall": prior_recall,
+               "history": history, "seconds": round(time.perf_counter() - t0, 1)}
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

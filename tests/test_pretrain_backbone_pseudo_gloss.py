@@ -1,0 +1,74 @@
+"""examples/pretrain_backbone_pseudo_gloss.py: the ResNet-18 pre-trained on which words each training video's
+sentence contains (Sign2GPT's pseudo-glosses) as a separate stage; its file loads through --visual-backbone-weights."""
+import json
+import os
+import sys
+
+import pytest
+import torch
+import torchvision
+
+from flallm_plugin.models.visual_encoder import build_resnet18, load_resnet18_weights
+from helpers import run
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+from pretrain_backbone_pseudo_gloss import (  # noqa: E402
+    PseudoGlossHead,
+    bag_of_words,
+    build_vocab,
+    pseudo_gloss_loss,
+    recall_counts,
+)
+
+
+def test_vocabulary_bags_and_recall():
+    texts = ["Der Hund bellt", "der Hund schläft", "die Katze schläft der"]
+    vocab = build_vocab(texts, min_count=2)
+    assert vocab == {"der": 0, "hund": 1, "schläft": 2}  # by sentence count, then alphabetical; case folded
+    bags = bag_of_words(texts, vocab)
+    torch.testing.assert_close(bags, torch.tensor([[1.0, 1, 0], [1, 1, 1], [1, 0, 1]]))
+    scores = torch.tensor([[0.9, 0.1, 0.5],   # K = 2: top 2 are der, schläft -> 1 hit
+                           [0.1, 0.2, 0.3],   # K = 3: all -> 3 hits
+                           [0.0, 0.9, 0.8]])  # K = 2: hund, schläft -> 1 hit
+    hits, n = recall_counts(scores, bags)
+    assert (hits.item(), n.item()) == (5, 7)
+    loss, hits2, _ = pseudo_gloss_loss(scores, bags)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(scores, bags, reduction="sum") / 3
+    assert loss.item() == pytest.approx(expected.item()) and hits2.item() == 5
+
+
+def test_head_scores_only_the_valid_frames():
+    torch.manual_seed(0)
+    head = PseudoGlossHead(8, 6, prior=torch.tensor([0.5, 0.1, 0.01, 0.9]))
+    torch.testing.assert_close(torch.sigmoid(head.out.bias), torch.tensor([0.5, 0.1, 0.01, 0.9]))
+    short = torch.randn(1, 3, 8)
+    batch = torch.cat([torch.cat([short, 1e3 * torch.ones(1, 4, 8)], dim=1), torch.randn(1, 7, 8)])
+    alone = head(short, torch.tensor([3]))
+    together = head(batch, torch.tensor([3, 7]))
+    torch.testing.assert_close(together[:1], alone)  # padding (here huge) changes nothing
+    assert alone.shape == (1, 4)
+
+
+def test_pseudo_gloss_backbone_is_a_torchvision_resnet18_state_dict(stage1, tmp_path):
+    out = tmp_path / "pg.pth"
+    proc = run([sys.executable, "examples/pretrain_backbone_pseudo_gloss.py", stage1["data"], "--out", out,
+                "--epochs", "1", "--videos-per-batch", "4", "--min-count", "2", "--hidden", "16", "--threads", "1"],
+               label="pretrain_backbone_pseudo_gloss.py")
+    summary = json.loads(proc.stdout)
+    assert summary["init"] is None and summary["train_videos"] > 0 and summary["vocab"] > 0
+    row = summary["history"][0]
+    assert row["train_loss"] > 0 and row["valid_loss"] > 0 and 0 <= row["valid_recall"] <= 100
+    assert set(summary["prior_recall"]) == {"train", "valid"}
+    state = torch.load(out, weights_only=True)
+    reference = {k: v for k, v in torchvision.models.resnet18(weights=None).state_dict().items()
+                 if not k.startswith("fc.")}
+    assert state.keys() == reference.keys() and all(state[k].shape == v.shape for k, v in reference.items())
+    net = build_resnet18()
+    assert load_resnet18_weights(net, str(out)) == str(out)
+    torch.testing.assert_close(net.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+    # a vocabulary that would be empty is one line naming the split file, and nothing is written
+    refused = run([sys.executable, "examples/pretrain_backbone_pseudo_gloss.py", stage1["data"], "--out",
+                   tmp_path / "x.pth", "--min-count", "100000"], check=False)
+    assert refused.returncode != 0 and not (tmp_path / "x.pth").exists()
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{stage1['data']}/train.tsv: no word is in 100000 sentences"), refused.stderr
