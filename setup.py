@@ -15,6 +15,7 @@ setup(
         "sentencepiece",
         "opencv-python-headless>=4.10",  # cv2.IMREAD_COLOR_RGB
         "pyyaml",
+        "zstandard",  # frame packs (flallm_plugin/data/frame_pack.py)
         "sacrebleu>=2.0",
         "tqdm",
     ],
@@ -31,6 +32,7 @@ setup(
             "flallm-translate = flallm_plugin.cli.translate:cli_main",
             "flallm-experiment = flallm_tools.cli.experiment:cli_main",
             "flallm-serve = flallm_plugin.cli.serve:cli_main",
+            "flallm-pack-frames = flallm_plugin.cli.pack_frames:cli_main",
         ],
     },
 )

@@ -14,9 +14,11 @@ A GPU consumes frames at ``CNN frames/s`` of ``benchmarks/stage1_speed.py``; wit
     python benchmarks/loader_speed.py                        # workers 0 and 1, sampling rate 1
     python benchmarks/loader_speed.py --workers 0,1,2 --sampling-rate 0.25
     python benchmarks/loader_speed.py --workers 1 --sampling-rate 0.25 --augment-on-device both   # interleaved
+    python benchmarks/loader_speed.py --workers 1 --sampling-rate 0.25 --augment-on-device yes --store both
 
 :func:`loader_frames_per_second` is the importable measurement (``benchmarks/run_all.py``);
-:func:`make_phoenix_sized_data` writes the data it reads. :func:`decode_only_rate` bounds what a
+:func:`make_phoenix_sized_data` writes the data it reads; ``--store packed`` (or ``both``, interleaved)
+reads the same frames as frame packs (``flallm-pack-frames``: :func:`make_packed`). :func:`decode_only_rate` bounds what a
 loader that only decodes (augmentation on the device) would gain: the same videos' sampled frames
 decoded, and decoded + transformed, interleaved in this process (``--decode-only``).
 """
@@ -56,6 +58,14 @@ def make_phoenix_sized_data(root: str, videos: int = 16, frames: int = 116, resi
     prep_phoenix14t.main(["--data-root", release, "--out-dir", data, "--resize", str(resize), "--crop", str(crop),
                           "--sampling-rate", str(sampling_rate), "--vocab-size", "40"])
     return data
+
+
+def make_packed(data_dir: str, out_dir: str) -> str:
+    """``data_dir``'s frames as frame packs (``flallm-pack-frames``) in ``out_dir``; returns ``out_dir``."""
+    from flallm_plugin.cli import pack_frames
+
+    pack_frames.pack(pack_frames.get_parser().parse_args(["--data", data_dir, "--out-dir", out_dir]))
+    return out_dir
 
 
 def loader_frames_per_second(data_dir: str, split: str = "train", workers: int = 0, n_batches: int = 8,
@@ -152,6 +162,8 @@ def main(argv=None):
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--augment-on-device", choices=["no", "yes", "both"], default="no",
                    help="workers only decode (--augment-on-device); both: with and without, interleaved")
+    p.add_argument("--store", choices=["png", "packed", "both"], default="png",
+                   help="read the PNG frame folders, their frame packs (flallm-pack-frames), or both interleaved")
     p.add_argument("--decode-only", action="store_true",
                    help="frames/s decoding only vs decoding + transform (the bound of device-side augmentation)")
     args = p.parse_args(argv)
@@ -164,21 +176,26 @@ def main(argv=None):
                   f"median per frame over {r['frames']} frames, interleaved)")
             return r
         on_device = {"no": (False,), "yes": (True,), "both": (False, True)}[args.augment_on_device]
+        stores = {"png": ("png",), "packed": ("packed",), "both": ("png", "packed")}[args.store]
+        dirs = {"png": data}
+        if "packed" in stores:
+            dirs["packed"] = make_packed(data, os.path.join(tmp, "packed"))
         results = {}
         for _ in range(args.repeats):
             for w in [int(x) for x in args.workers.split(",")]:
-                for dev in on_device:
-                    r = loader_frames_per_second(data, "train", w, args.batches, args.batch_size,
-                                                 augment=not args.no_augment, sampling_rate=args.sampling_rate,
-                                                 augment_on_device=dev)
-                    results.setdefault((w, dev), []).append(r)
-                    print(f"workers {w}{', augment on device' if dev else ''}: {r['frames']} frames in "
-                          f"{r['seconds']:.2f} s = {r['frames_per_s']:.1f} frames/s, "
-                          f"{r['frames_per_s_per_worker']:.1f} per worker (first batch {r['first_batch_s']:.2f} s)",
-                          flush=True)
-    for (w, dev), rs in results.items():
+                for store in stores:
+                    for dev in on_device:
+                        r = loader_frames_per_second(dirs[store], "train", w, args.batches, args.batch_size,
+                                                     augment=not args.no_augment, sampling_rate=args.sampling_rate,
+                                                     augment_on_device=dev)
+                        results.setdefault((w, store, dev), []).append(r)
+                        print(f"workers {w}, {store}{', augment on device' if dev else ''}: {r['frames']} frames in "
+                              f"{r['seconds']:.2f} s = {r['frames_per_s']:.1f} frames/s, "
+                              f"{r['frames_per_s_per_worker']:.1f} per worker (first batch {r['first_batch_s']:.2f} s)",
+                              flush=True)
+    for (w, store, dev), rs in results.items():
         med = statistics.median(r["frames_per_s_per_worker"] for r in rs)
-        print(f"workers {w}{', augment on device' if dev else ''}: median {med:.1f} sampled frames/s per worker")
+        print(f"workers {w}, {store}{', augment on device' if dev else ''}: median {med:.1f} sampled frames/s per worker")
     return results
 
 

@@ -19,7 +19,8 @@ machine named at the top of the table:
   (210 x 260 px PNG, ~116 frames, augmentation on, the task's real dataset and fairseq's iterator),
   against the frames/s the stage-1 update consumes: the number of workers that keeps up; one worker
   with ``--augment-on-device`` (decoding only; the warp on the model's device) against one without,
-  interleaved; and the frames/s of decoding alone vs decoding + transform (the bound of that option);
+  interleaved; one worker on the same frames as frame packs (``flallm-pack-frames``) with that option;
+  and the frames/s of decoding alone vs decoding + transform (the bound of that option);
 * **decoding**: ``fairseq-generate``'s step (the task's ``inference_step`` with fairseq's
   ``SequenceGenerator``) in sentences/s, beam 5 and greedy, stage 1 and stage 2, batch 1 and 32,
   and how many times the visual encoder ran per sentence (1.00: never per beam or per step).
@@ -317,18 +318,21 @@ def overhead(args, device, tmp):
 def loader(args, device, tmp):
     """Sampled frames/s of the data loader (main process, one worker) on PHOENIX-sized frame folders
     (210 x 260 PNG, resize 256, crop 224, augmentation on, 25 % sampling)."""
-    from loader_speed import decode_only_rate, loader_frames_per_second, make_phoenix_sized_data
+    from loader_speed import decode_only_rate, loader_frames_per_second, make_packed, make_phoenix_sized_data
 
     s = args.s
     data = make_phoenix_sized_data(os.path.join(tmp, "loader"), videos=s["loader_videos"], frames=args.frames)
+    dirs = {"png": data, "packed": make_packed(data, os.path.join(tmp, "loader_packed"))}
     runs = {}
-    # the main process once; one worker with and without --augment-on-device, interleaved
-    for workers, on_device in ((0, False),) + ((1, False), (1, True)) * s["loader_rounds"]:
-        r = loader_frames_per_second(data, "train", workers=workers, n_batches=s["loader_batches"],
+    # the main process once; one worker on PNG folders with and without --augment-on-device, and on their frame
+    # packs with it, interleaved
+    settings = ((1, False, "png"), (1, True, "png"), (1, True, "packed"))
+    for workers, on_device, store in ((0, False, "png"),) + settings * s["loader_rounds"]:
+        r = loader_frames_per_second(dirs[store], "train", workers=workers, n_batches=s["loader_batches"],
                                      batch_size=s["loader_batch"], augment=True, sampling_rate=0.25,
                                      augment_on_device=on_device)
-        runs.setdefault((workers, on_device), []).append(r)
-        print(f"  loader, {workers} workers{', augment on device' if on_device else ''}: "
+        runs.setdefault((workers, on_device, store), []).append(r)
+        print(f"  loader, {workers} workers, {store}{', augment on device' if on_device else ''}: "
               f"{r['frames_per_s']:.0f} sampled frames/s", flush=True)
 
     def median_run(key):
@@ -337,8 +341,9 @@ def loader(args, device, tmp):
 
     bound = decode_only_rate(data, videos=4, sampling_rate=0.25, rounds=3)
     print(f"  loader, decode only vs decode + transform: {bound['speedup']:.2f}x", flush=True)
-    return {"main_process": median_run((0, False)), "one_worker": median_run((1, False)),
-            "one_worker_on_device": median_run((1, True)), "decode_only": bound}
+    return {"main_process": median_run((0, False, "png")), "one_worker": median_run((1, False, "png")),
+            "one_worker_on_device": median_run((1, True, "png")),
+            "one_worker_packed_on_device": median_run((1, True, "packed")), "decode_only": bound}
 
 
 def decoding(args, device, tmp):
@@ -445,6 +450,11 @@ def markdown(r, args):
         lines.append(f"| data loading, 1 worker, `--augment-on-device` | the same, the warp on the model's device | "
                      f"{dev:.0f} vs {one:.0f} sampled frames/s (median of {ld['one_worker_on_device']['runs']}, "
                      f"interleaved) | {dev / one:.2f}x per worker |")
+        packed = ld["one_worker_packed_on_device"]["frames_per_s"]
+        lines.append(f"| data loading, 1 worker, frame packs (`flallm-pack-frames`), `--augment-on-device` | the same "
+                     f"frames packed (Zstandard, one file per video) | {packed:.0f} vs {dev:.0f} (PNG, on device) vs "
+                     f"{one:.0f} (PNG) sampled frames/s (medians, interleaved) | {packed / dev:.2f}x vs PNG on device, "
+                     f"{packed / one:.2f}x vs PNG |")
         dec = ld["decode_only"]
         lines.append(f"| data loading, decode only (device-side augmentation's bound) | the same PNG frames, 25 % "
                      f"sampling | {dec['decode_frames_per_s']:.0f} vs {dec['decode_transform_frames_per_s']:.0f} "
@@ -452,7 +462,8 @@ def markdown(r, args):
         if "stage1" in r:
             need = [row for row in r["stage1"]["rows"] if row["rate"] == 0.25][0]["cnn_frames_per_s"]
             lines.append(f"| loader vs model | stage-1 update at 25 % consumes {need:.0f} frames/s | "
-                         f"{math.ceil(need / one)} worker(s) keep up | {one / need:.2f}x per worker |")
+                         f"{math.ceil(need / one)} worker(s) keep up on PNG, {math.ceil(need / packed)} on frame "
+                         f"packs with `--augment-on-device` | {one / need:.2f}x / {packed / need:.2f}x per worker |")
     if "decoding" in r:
         d = r["decoding"]
         for row in d["rows"]:

@@ -51,7 +51,14 @@ from tqdm import tqdm
 from flallm_plugin import checkpoint_safety, models, tasks  # noqa: F401
 from flallm_plugin.checkpoint_safety import check_checkpoint_file
 from flallm_plugin.data.errors import SignDataError
-from flallm_plugin.data.video_io import count_video_frames, list_frame_files, load_features, num_sampled, video_kind
+from flallm_plugin.data.video_io import (
+    count_frames,
+    count_video_frames,
+    list_frame_files,
+    load_features,
+    num_sampled,
+    video_kind,
+)
 from flallm_plugin.models.stage1_features import LightTFeatures, feature_width
 
 logger = logging.getLogger(__name__)
@@ -184,6 +191,8 @@ class SignTranslator(GeneratorHubInterface):
                 raise SignDataError(f"{path}: start/end apply to video files, not to a {kind} input")
             if kind == "frames":
                 n = len(list_frame_files(path))
+            elif kind == "pack":
+                n = count_frames(path)
             elif kind == "video":
                 n = count_video_frames(path, start, end)
                 if n == 0:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from flallm_plugin.data.manifest import write_data_config, write_manifest
+from flallm_plugin.data.manifest import copy_text_assets, write_data_config, write_manifest
 from flallm_plugin.data.visual_input import FEATURE_LEVELS, MANIFEST_COLUMNS
 from flallm_plugin.out_dir import check_out_dir, make_temp_dir, publish_dir, remove_orphan_temp_dirs
 
@@ -65,25 +65,11 @@ TOOL = "flallm-extract-features"
 
 
 def inputs_of(args) -> list:
-    """Everything this run reads: --data, --checkpoint, and the data config's video root, dictionary,
-    sentencepiece model and the videos of the manifests of the requested splits."""
-    from flallm_plugin.data.data_cfg import SignDataConfig
-    from flallm_plugin.data.sign_translation_dataset import read_manifest
+    """Everything this run reads: the checkpoint or ResNet weights, and the data directory's files and videos."""
+    from flallm_plugin.data.sign_translation_dataset import data_dir_inputs
 
-    inputs = [(args.data, "the data directory"), (args.checkpoint, "the checkpoint"),
-              (args.visual_backbone_weights, "the ResNet-18 weights")]
-    config = os.path.join(args.data, "config.yaml")
-    if not os.path.isfile(config):
-        return inputs  # the run stops at reading it, with its own message
-    data_cfg = SignDataConfig(config)
-    inputs += [(data_cfg.video_root, "the video root"), (data_cfg.vocab_filename, "the dictionary"),
-               ((data_cfg.bpe_tokenizer or {}).get("sentencepiece_model"), "the sentencepiece model")]
-    for split in [s for s in args.splits.split(",") if s]:
-        manifest = os.path.join(args.data, f"{split}.tsv")
-        if os.path.isfile(manifest):
-            inputs += [(os.path.join(data_cfg.video_root, r["video"]), f"the video of {manifest}: line {r['_line']}")
-                       for r in read_manifest(manifest) if r["video"]]
-    return inputs
+    return [(args.checkpoint, "the checkpoint"), (args.visual_backbone_weights, "the ResNet-18 weights")] + \
+        data_dir_inputs(args.data, [s for s in args.splits.split(",") if s])
 
 
 def check_source(args):
@@ -208,15 +194,7 @@ def extract_to(args, out_dir: str) -> dict:
         summary[split] = {"rows": len(rows), "seconds": round(time.time() - t0, 1)}
 
     # vocabulary and subword model travel with the features; the config says what they are
-    config = dict(data_cfg.config)
-    for key in ("vocab_filename",):
-        src = data_cfg._abs(config.get(key, "dict.txt"))
-        shutil.copyfile(src, os.path.join(out_dir, os.path.basename(src)))
-        config[key] = os.path.basename(src)
-    bpe = data_cfg.bpe_tokenizer
-    if bpe and bpe.get("sentencepiece_model"):
-        shutil.copyfile(bpe["sentencepiece_model"], os.path.join(out_dir, os.path.basename(bpe["sentencepiece_model"])))
-        config["bpe_tokenizer"] = dict(bpe, sentencepiece_model=os.path.basename(bpe["sentencepiece_model"]))
+    config = copy_text_assets(data_cfg, out_dir)
     config.update({
         "video_root": ".",
         "input_type": "features",

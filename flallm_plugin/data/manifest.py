@@ -1,11 +1,13 @@
 """The one writer of a data directory's manifests (``{split}.tsv``) and ``config.yaml``.
 
-Used by the dataset preprocessors and by ``flallm-extract-features`` alike. A manifest
+Used by the dataset preprocessors, ``flallm-extract-features`` and ``flallm-pack-frames`` alike. A manifest
 is tab-separated with a header line and no quoting (``csv.QUOTE_NONE``), which
 :class:`~flallm_plugin.data.sign_translation_dataset.SignTranslationDatasetCreator`
 reads back; both files are written to a temporary name and renamed.
 """
 import csv
+import os
+import shutil
 from typing import Any, Dict, Iterable, Optional, Sequence
 
 import yaml
@@ -49,3 +51,18 @@ def write_manifest(path: str, rows: Iterable[Sequence[Any]], columns: Sequence[s
 def write_data_config(path: str, config: Dict[str, Any]):
     """Write a data directory's ``config.yaml`` (keys in the given order); see data_cfg.py."""
     atomic_write_text(path, lambda f: yaml.safe_dump(config, f, sort_keys=False))
+
+
+def copy_text_assets(data_cfg, out_dir: str) -> Dict[str, Any]:
+    """Copy a data directory's dictionary and sentencepiece model into ``out_dir`` (a new data directory made
+    from it) and return its config with them named there; the caller updates the rest and writes it."""
+    config = dict(data_cfg.config)
+    src = data_cfg._abs(config.get("vocab_filename", "dict.txt"))
+    shutil.copyfile(src, os.path.join(out_dir, os.path.basename(src)))
+    config["vocab_filename"] = os.path.basename(src)
+    bpe = data_cfg.bpe_tokenizer
+    if bpe and bpe.get("sentencepiece_model"):
+        name = os.path.basename(bpe["sentencepiece_model"])
+        shutil.copyfile(bpe["sentencepiece_model"], os.path.join(out_dir, name))
+        config["bpe_tokenizer"] = dict(bpe, sentencepiece_model=name)
+    return config

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -59,6 +59,25 @@ def new_batch_tensor(like: torch.Tensor, shape) -> torch.Tensor:
 def read_manifest(path: str) -> List[Dict[str, str]]:
     """Rows of a ``{split}.tsv`` manifest (each with ``_line``), with one clear error per bad row."""
     return read_table(path, "\t", MANIFEST_COLUMNS, what="manifest")[1]
+
+
+def data_dir_inputs(data: str, splits: List[str]) -> List[Tuple[Optional[str], str]]:
+    """``(path, what it is)`` of everything a run over ``splits`` of the data directory ``data`` reads: the
+    directory, the video root, dictionary and sentencepiece model of its config, and the manifests' videos
+    (what a tool's output directory must not be nor hold: :func:`flallm_plugin.out_dir.check_out_dir`)."""
+    inputs = [(data, "the data directory")]
+    config = os.path.join(data, "config.yaml")
+    if not os.path.isfile(config):
+        return inputs  # the run stops at reading it, with its own message
+    data_cfg = SignDataConfig(config)
+    inputs += [(data_cfg.video_root, "the video root"), (data_cfg.vocab_filename, "the dictionary"),
+               ((data_cfg.bpe_tokenizer or {}).get("sentencepiece_model"), "the sentencepiece model")]
+    for split in splits:
+        manifest = os.path.join(data, f"{split}.tsv")
+        if os.path.isfile(manifest):
+            inputs += [(os.path.join(data_cfg.video_root, r["video"]), f"the video of {manifest}: line {r['_line']}")
+                       for r in read_manifest(manifest) if r["video"]]
+    return inputs
 
 
 class SignTranslationDataset(FairseqDataset):

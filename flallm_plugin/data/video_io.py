@@ -1,4 +1,4 @@
-"""Reading sign videos: frame folders, video files and cached feature arrays.
+"""Reading sign videos: frame folders, video files, frame packs and cached feature arrays.
 
 Only the frames that temporal sampling keeps are decoded. Frames come back as
 RGB ``uint8`` arrays (H x W x 3); normalisation happens in the model, on its device.
@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from flallm_plugin.data.errors import SignDataError
+from flallm_plugin.data.frame_pack import PACK_EXTENSION, pack_frame_count, read_frame_pack
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -26,18 +27,21 @@ def natural_key(name: str):
 
 
 def video_kind(path: str) -> str:
-    """``frames`` (a folder), ``video`` (a video file) or ``features`` (a .npy array)."""
+    """``frames`` (a folder), ``video`` (a video file), ``pack`` (a frame pack, :mod:`.frame_pack`) or
+    ``features`` (a .npy array)."""
     if os.path.isdir(path):
         return "frames"
     ext = os.path.splitext(path)[1].lower()
     if ext in VIDEO_EXTENSIONS:
         return "video"
+    if ext == PACK_EXTENSION:
+        return "pack"
     if ext in FEATURE_EXTENSIONS:
         return "features"
     if not os.path.exists(path):
         raise SignDataError(f"{path}: no such frame folder or file")
     raise SignDataError(
-        f"{path}: unsupported video source (a frame folder, {'/'.join(VIDEO_EXTENSIONS)} "
+        f"{path}: unsupported video source (a frame folder, {'/'.join(VIDEO_EXTENSIONS + (PACK_EXTENSION,))} "
         f"or {'/'.join(FEATURE_EXTENSIONS)} expected)"
     )
 
@@ -105,6 +109,8 @@ def count_frames(path: str, start: Optional[float] = None, end: Optional[float] 
         return len(list_frame_files(path))
     if kind == "video":
         return count_video_frames(path, start, end)
+    if kind == "pack":
+        return pack_frame_count(path)
     return int(load_features(path).shape[0])
 
 
@@ -185,6 +191,11 @@ def read_frames(
                 "(manifest n_frames out of date?)"
             )
         return [read_image(files[i]) for i in indices]
+    if kind == "pack":
+        if start is not None or end is not None:
+            raise SignDataError(f"{path}: start/end apply to video files; a frame pack holds only its clip's frames "
+                                "(leave start and end empty for it)")
+        return read_frame_pack(path, indices, n_frames)
     if kind != "video":
         raise SignDataError(f"{path}: cached features are not frames")
     cap = _open_video(path)
