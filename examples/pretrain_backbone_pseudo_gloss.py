@@ -27,7 +27,6 @@ beside ``prior_recall``, the recall of the word frequencies alone (what a ResNet
 gets). It writes the ResNet's ``state_dict()`` (torchvision's keys, no ``fc``), which
 ``--visual-backbone-weights FILE`` loads as ``resnet18-f37072fd.pth``.
 """
-import argparse
 import collections
 import json
 import math
@@ -41,11 +40,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from flallm_plugin.data.atomic_file import atomic_path
-from flallm_plugin.data.data_cfg import SignDataConfig
-from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
-from flallm_plugin.data.visual_input import VisualInputSpec
-from flallm_plugin.models.visual_encoder import VisualEncoder, lengths_to_mask
+import backbone_pretraining
+from flallm_plugin.models.visual_encoder import lengths_to_mask
 
 
 def words(text: str) -> List[str]:
@@ -128,50 +124,21 @@ def run_epoch(encoder, head, dataset, bags, args, rng, opt=None, sched=None) -> 
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("data", help="a sign_translation data directory of video input (config.yaml, {split}.tsv)")
-    p.add_argument("--out", required=True, help="the ResNet-18 state dict to write (.pth)")
-    p.add_argument("--init", default="none",
-                   help="start from these ResNet-18 weights (a torchvision state dict file) or 'none' (random)")
-    p.add_argument("--train-subset", default="train")
-    p.add_argument("--valid-subset", default="dev", help="its loss and recall are reported each epoch ('' for none)")
+    p = backbone_pretraining.get_parser(__doc__, "its loss and recall are reported each epoch")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--videos-per-batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam, one cycle")
     p.add_argument("--hidden", type=int, default=256, help="width of the head's two temporal convolutions")
     p.add_argument("--min-count", type=int, default=3, help="a word is in the vocabulary if this many sentences have it")
     p.add_argument("--sampling-rate", type=float, default=None, help="share of frames read (default: the data config's)")
-    p.add_argument("--augment", action="store_true", help="the data config's augmentation (default: resize + crop)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = get_parser().parse_args(argv)
-    if not args.out.endswith((".pth", ".pt")):
-        sys.exit(f"--out {args.out}: give a .pth (or .pt) file name")
     if args.videos_per_batch < 1 or args.epochs < 1 or args.min_count < 1:
         sys.exit("--videos-per-batch, --epochs and --min-count must be >= 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    cfg = SignDataConfig(os.path.join(args.data, "config.yaml"))
-    spec = VisualInputSpec.from_data_cfg(cfg, sampling_rate=args.sampling_rate)
-    if spec.features:
-        sys.exit(f"{cfg.path}: input_type is {spec.input_type!r}; the ResNet trains on video input")
-    encoder = VisualEncoder(mean=cfg.mean, std=cfg.std)
-    try:
-        init = encoder.load_backbone_weights(args.init)
-    except (ValueError, FileNotFoundError) as e:  # one line naming the file and the format expected
-        sys.exit(f"--init: {e}")
-    data = {}
-    for role, split in (("train", args.train_subset), ("valid", args.valid_subset)):
-        if split:
-            data[role] = SignTranslationDatasetCreator.from_tsv(
-                args.data, cfg, split, None, None, is_train_split=role == "train", visual_input=spec,
-                augment=args.augment and role == "train", seed=args.seed)
+    encoder, init, data = backbone_pretraining.setup(args, sampling_rate=args.sampling_rate)
     vocab = build_vocab(data["train"].tgt_texts, args.min_count)
     if not vocab:
         sys.exit(f"{args.data}/{args.train_subset}.tsv: no word is in {args.min_count} sentences; lower --min-count")
@@ -197,8 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         row["seconds"] = round(time.perf_counter() - t0, 1)
         history.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    with atomic_path(args.out) as tmp:  # torch.save to a temporary name next to --out, then rename
-        torch.save({k: v for k, v in encoder.backbone.state_dict().items() if not k.startswith("fc.")}, tmp)
+    backbone_pretraining.save_backbone(encoder, args.out)
     summary = {"out": os.path.abspath(args.out), "init": init, "data": os.path.abspath(args.data),
                "train_videos": len(data["train"]), "vocab": len(vocab), "prior_recall": prior_recall,
                "history": history, "seconds": round(time.perf_counter() - t0, 1)}

@@ -25,7 +25,6 @@ word. It writes the ResNet's ``state_dict()`` (torchvision's keys, no ``fc``), w
 ``--visual-backbone-weights FILE`` loads as ``resnet18-f37072fd.pth``, and prints a JSON summary
 (loss per epoch on the training windows and on ``--valid-subset``'s, the time).
 """
-import argparse
 import json
 import math
 import os
@@ -36,11 +35,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from flallm_plugin.data.atomic_file import atomic_path
-from flallm_plugin.data.data_cfg import SignDataConfig
-from flallm_plugin.data.sign_translation_dataset import SignTranslationDatasetCreator
-from flallm_plugin.data.visual_input import VisualInputSpec
-from flallm_plugin.models.visual_encoder import VisualEncoder
+import backbone_pretraining
 
 
 def signcl_loss(feats: torch.Tensor, lengths: torch.Tensor, margins: torch.Tensor, max_distance: float):
@@ -101,14 +96,7 @@ def run_epoch(encoder, dataset, margins_of, args, rng, opt=None, sched=None) -> 
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("data", help="a sign_translation data directory of video input (config.yaml, {split}.tsv)")
-    p.add_argument("--out", required=True, help="the ResNet-18 state dict to write (.pth)")
-    p.add_argument("--init", default="none",
-                   help="start from these ResNet-18 weights (a torchvision state dict file) or 'none' (random)")
-    p.add_argument("--train-subset", default="train")
-    p.add_argument("--valid-subset", default="dev", help="its windows' loss is reported each epoch ('' for none)")
+    p = backbone_pretraining.get_parser(__doc__, "its windows' loss is reported each epoch")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--window", type=int, default=24, help="consecutive frames a video gives per epoch")
     p.add_argument("--videos-per-batch", type=int, default=8)
@@ -116,38 +104,16 @@ def get_parser():
     p.add_argument("--margin-factor", type=float, default=1.0,
                    help="frames farther apart than this x the video's frames per target word are negatives")
     p.add_argument("--max-distance", type=float, default=32.0, help="negatives are pushed this far apart")
-    p.add_argument("--augment", action="store_true", help="the data config's augmentation (default: resize + crop)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = get_parser().parse_args(argv)
-    if not args.out.endswith((".pth", ".pt")):
-        sys.exit(f"--out {args.out}: give a .pth (or .pt) file name")
     if args.window < 2 or args.videos_per_batch < 1 or args.epochs < 1:
         sys.exit("--window must be >= 2, --videos-per-batch and --epochs >= 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    cfg = SignDataConfig(os.path.join(args.data, "config.yaml"))
-    spec = VisualInputSpec.from_data_cfg(cfg, sampling_rate=1.0)  # every frame: neighbours are one sign's
-    if spec.features:
-        sys.exit(f"{cfg.path}: input_type is {spec.input_type!r}; the ResNet trains on video input")
-    encoder = VisualEncoder(mean=cfg.mean, std=cfg.std)
-    try:
-        init = encoder.load_backbone_weights(args.init)
-    except (ValueError, FileNotFoundError) as e:  # one line naming the file and the format expected
-        sys.exit(f"--init: {e}")
-    subsets = {"train": args.train_subset, "valid": args.valid_subset}
-    data = {}
-    for role, split in subsets.items():
-        if split:
-            dataset = SignTranslationDatasetCreator.from_tsv(
-                args.data, cfg, split, None, None, is_train_split=role == "train", visual_input=spec,
-                augment=args.augment and role == "train", seed=args.seed)
-            data[role] = (dataset, frames_per_word(dataset))
+    # every frame: neighbours are one sign's
+    encoder, init, datasets = backbone_pretraining.setup(args, sampling_rate=1.0)
+    data = {role: (dataset, frames_per_word(dataset)) for role, dataset in datasets.items()}
     params = list(encoder.backbone.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
     steps = args.epochs * math.ceil(len(data["train"][0]) / args.videos_per_batch)
@@ -161,8 +127,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             row["valid_loss"] = round(run_epoch(encoder, *data["valid"], args, np.random.default_rng(args.seed)), 4)
         history.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    with atomic_path(args.out) as tmp:  # torch.save to a temporary name next to --out, then rename
-        torch.save({k: v for k, v in encoder.backbone.state_dict().items() if not k.startswith("fc.")}, tmp)
+    backbone_pretraining.save_backbone(encoder, args.out)
     summary = {"out": os.path.abspath(args.out), "init": init, "data": os.path.abspath(args.data),
                "train_videos": len(data["train"][0]), "history": history,
                "seconds": round(time.perf_counter() - t0, 1)}

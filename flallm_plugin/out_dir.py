@@ -18,12 +18,13 @@ The preprocessors (``preprocess/prep_*.py --out-dir``) write a few named files i
 may hold others: they write all of them into such a temporary directory and move them into place at
 the end (:func:`publish_files`), replacing only the files of those names.
 """
+import contextlib
 import glob
 import logging
 import os
 import shutil
 import uuid
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,22 @@ def publish_dir(tmp: str, out_dir: str):
         raise
     if old is not None:
         shutil.rmtree(old)
+
+
+@contextlib.contextmanager
+def staged_dir(out_dir: str, tool: str) -> Iterator[str]:
+    """Yield a new temporary directory next to ``out_dir`` holding ``tool``'s marker (the temporary directories
+    of killed runs of ``tool`` removed first); when the block succeeds it replaces ``out_dir`` whole
+    (:func:`publish_dir`), when it fails it is removed and the error goes on. Check ``out_dir`` first
+    (:func:`check_out_dir`)."""
+    remove_orphan_temp_dirs(out_dir, tool)
+    tmp = make_temp_dir(out_dir, tool)
+    try:
+        yield tmp
+        publish_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def publish_files(tmp: str, out_dir: str, tool: str):

@@ -82,3 +82,25 @@ def run(cmd, check=True, cwd=REPO, timeout=900, label=None, tail=4000):
     if check and proc.returncode != 0:
         raise AssertionError(_failure(cmd, f"exit status {proc.returncode}", proc.stdout, proc.stderr, tail))
     return proc
+
+
+def assert_resnet18_file(path, with_fc=False):
+    """``path`` holds a torchvision ResNet-18 ``state_dict()`` (its keys, ``fc``'s only ``with_fc``, and shapes but
+    ``fc``'s: a classifier of its own) that ``--visual-backbone-weights`` loads: the loaded network holds its
+    tensors. Returns the state dict."""
+    import torch
+    import torchvision
+
+    from flallm_plugin.models.visual_encoder import build_resnet18, load_resnet18_weights
+
+    state = torch.load(path, weights_only=True)
+    reference = {k: v for k, v in torchvision.models.resnet18(weights=None).state_dict().items()
+                 if with_fc or not k.startswith("fc.")}
+    assert state.keys() == reference.keys()
+    assert all(state[k].shape == v.shape for k, v in reference.items() if not k.startswith("fc."))
+    net = build_resnet18()
+    assert load_resnet18_weights(net, str(path)) == str(path)
+    torch.testing.assert_close(net.conv1.weight, state["conv1.weight"])
+    torch.testing.assert_close(net.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+    torch.testing.assert_close(net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
+    return state

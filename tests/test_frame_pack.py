@@ -1,6 +1,7 @@
 """Frame packs (flallm_plugin/data/frame_pack.py) and flallm-pack-frames: the same pixels as the frame folders
 and video files they are made from, through the dataset's sampling and augmentation; damaged packs are one line."""
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -100,8 +101,9 @@ def test_packed_data_dir_gives_the_same_training_pixels(source, phoenix_release,
 
 
 def test_a_bad_source_frame_names_the_manifest_row_and_nothing_is_written(phoenix_release, tmp_path):
-    data, packed = str(tmp_path / "data"), str(tmp_path / "packed")
-    prep_phoenix14t.main(["--data-root", str(phoenix_release), "--out-dir", data] + SMALL)
+    release, data, packed = str(tmp_path / "release"), str(tmp_path / "data"), str(tmp_path / "packed")
+    shutil.copytree(phoenix_release, release)  # the session's release is only read
+    prep_phoenix14t.main(["--data-root", release, "--out-dir", data] + SMALL)
     row = read_manifest(os.path.join(data, "dev.tsv"))[1]
     folder = os.path.join(SignDataConfig(os.path.join(data, "config.yaml")).video_root, row["video"])
     victim = sorted(os.listdir(folder))[0]
@@ -113,3 +115,4 @@ def test_a_bad_source_frame_names_the_manifest_row_and_nothing_is_written(phoeni
     assert msg.startswith(f"{os.path.join(data, 'dev.tsv')}: line {row['_line']} (id {row['id']}): ") and \
         "cannot read image" in msg, msg
     assert not os.path.exists(packed) and not [n for n in os.listdir(tmp_path) if n.startswith(".packed")]
+    assert folder.startswith(release)

@@ -10,7 +10,7 @@ import torchvision
 
 from flallm_plugin.models.visual_encoder import build_resnet18, load_resnet18_weights
 from flallm_tools.synthetic.hard import SIGNS, make_signers, other_signs
-from helpers import run
+from helpers import assert_resnet18_file, run
 
 
 def test_other_signs_and_signers_are_not_the_benchmarks():
@@ -29,14 +29,7 @@ def test_standin_is_a_torchvision_resnet18_state_dict(tmp_path):
                 "--epochs", "1", "--batch-size", "32", "--n-signers", "3"], label="pretrain_backbone.py, 18 clips")
     summary = json.loads(proc.stdout)
     assert summary["clips"] == 18 and summary["train_frames"] > 0 and summary["held_out_frames"] > 0
-    state = torch.load(out, weights_only=True)
-    reference = torchvision.models.resnet18(weights=None).state_dict()
-    assert state.keys() == reference.keys()  # torchvision's keys (fc too: the loader drops it)
-    assert all(state[k].shape == reference[k].shape for k in reference if not k.startswith("fc."))
-    net = build_resnet18()
-    assert load_resnet18_weights(net, str(out)) == str(out)
-    torch.testing.assert_close(net.conv1.weight, state["conv1.weight"])
-    torch.testing.assert_close(net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
+    assert_resnet18_file(out, with_fc=True)  # torchvision's keys (fc too: the loader drops it)
 
 
 @pytest.mark.parametrize("make,expected", [

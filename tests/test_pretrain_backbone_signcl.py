@@ -8,8 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from flallm_plugin.models.visual_encoder import build_resnet18, load_resnet18_weights
-from helpers import run
+from helpers import assert_resnet18_file, run
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
 from pretrain_backbone_signcl import signcl_loss  # noqa: E402
@@ -38,13 +37,7 @@ def test_signcl_backbone_is_a_torchvision_resnet18_state_dict(stage1, tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["init"] is None and summary["train_videos"] > 0 and len(summary["history"]) == 1
     assert summary["history"][0]["train_loss"] > 0 and summary["history"][0]["valid_loss"] > 0
-    state = torch.load(out, weights_only=True)
-    reference = {k: v for k, v in torchvision.models.resnet18(weights=None).state_dict().items()
-                 if not k.startswith("fc.")}
-    assert state.keys() == reference.keys() and all(state[k].shape == v.shape for k, v in reference.items())
-    net = build_resnet18()
-    assert load_resnet18_weights(net, str(out)) == str(out)
-    torch.testing.assert_close(net.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+    assert_resnet18_file(out)
     # --init: starts from that file (here the one just written), and a file of another network is one line
     bad = tmp_path / "bad.pth"
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), bad)

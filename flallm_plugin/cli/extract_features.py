@@ -21,7 +21,6 @@ replaced whole, and only if an earlier flallm-extract-features wrote it (its
 import argparse
 import logging
 import os
-import shutil
 import sys
 import time
 
@@ -31,7 +30,7 @@ from tqdm import tqdm
 
 from flallm_plugin.data.manifest import copy_text_assets, write_data_config, write_manifest
 from flallm_plugin.data.visual_input import FEATURE_LEVELS, MANIFEST_COLUMNS
-from flallm_plugin.out_dir import check_out_dir, make_temp_dir, publish_dir, remove_orphan_temp_dirs
+from flallm_plugin.out_dir import check_out_dir, staged_dir
 
 logger = logging.getLogger("flallm.extract_features")
 
@@ -118,14 +117,8 @@ def extract(args) -> dict:
     """Check ``--out-dir``, extract into a temporary directory next to it, then rename it into place."""
     check_source(args)
     check_out_dir(args.out_dir, inputs_of(args), TOOL, "--out-dir", args.overwrite)
-    remove_orphan_temp_dirs(args.out_dir, TOOL)
-    tmp = make_temp_dir(args.out_dir, TOOL)
-    try:
+    with staged_dir(args.out_dir, TOOL) as tmp:  # renamed into place at the end, removed on failure
         summary = extract_to(args, tmp)
-        publish_dir(tmp, args.out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # the error itself is re-raised
-        raise
     for split, v in summary["splits"].items():
         print(f"{split}: {v['rows']} videos -> {args.out_dir}/features/{split} ({v['seconds']} s)")
     print(f"feature level {args.level}, dim {summary['feature_dim']}; config: {os.path.join(args.out_dir, 'config.yaml')}")

@@ -21,7 +21,6 @@ not be or hold anything the run reads, and an OUT that is not empty is refused u
 import argparse
 import logging
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from flallm_plugin.data.frame_pack import DEFAULT_LEVEL, PACK_EXTENSION, write_frame_pack
 from flallm_plugin.data.manifest import copy_text_assets, write_data_config, write_manifest
 from flallm_plugin.data.visual_input import MANIFEST_COLUMNS
-from flallm_plugin.out_dir import check_out_dir, make_temp_dir, publish_dir, remove_orphan_temp_dirs
+from flallm_plugin.out_dir import check_out_dir, staged_dir
 
 logger = logging.getLogger("flallm.pack_frames")
 TOOL = "flallm-pack-frames"
@@ -60,14 +59,8 @@ def pack(args) -> dict:
     if not 1 <= args.level <= 19 or args.workers < 1:
         raise ValueError(f"--level {args.level} must be 1-19 and --workers {args.workers} >= 1")
     check_out_dir(args.out_dir, data_dir_inputs(args.data, splits_of(args)), TOOL, "--out-dir", args.overwrite)
-    remove_orphan_temp_dirs(args.out_dir, TOOL)
-    tmp = make_temp_dir(args.out_dir, TOOL)
-    try:
+    with staged_dir(args.out_dir, TOOL) as tmp:  # renamed into place at the end, removed on failure
         summary = pack_to(args, tmp)
-        publish_dir(tmp, args.out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # the error itself is re-raised
-        raise
     for split, v in summary.items():
         print(f"{split}: {v['rows']} videos, {v['frames']} frames -> {args.out_dir}/packed/{split} "
               f"({v['mb']} MB, {v['seconds']} s)")
