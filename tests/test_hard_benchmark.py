@@ -38,17 +38,22 @@ def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
     assert all(f"| {row} |" in md for row in ROWS)
     # the last run only read the steps the parallel ones had done
     assert "steps run: 0," in first, first[-3000:]
-    # BACKBONE=signcl: the from-scratch ResNet, self-supervised on the benchmark's own training videos, then
-    # frozen under a stage 1 on its cached frame features (the data reused)
-    signcl = dict(settings, JOBS=1, ROWS="stage1_only", BACKBONE="signcl", FRAME_FEATURES=1, EXPERIMENT="signcl",
-                  BACKBONE_ARGS="--epochs 1 --window 4 --videos-per-batch 4")
+    # BACKBONE=signcl_pseudo_gloss: the from-scratch ResNet, self-supervised on the benchmark's own training videos
+    # (SignCL), then trained on their sentences' words (pseudo-glosses), then frozen under a stage 1 on its cached
+    # frame features (the data reused)
+    signcl = dict(settings, JOBS=1, ROWS="stage1_only", BACKBONE="signcl_pseudo_gloss", FRAME_FEATURES=1,
+                  EXPERIMENT="signcl", BACKBONE_ARGS="--epochs 1 --window 4 --videos-per-batch 4",
+                  PSEUDO_GLOSS_ARGS="--epochs 1 --videos-per-batch 4 --min-count 1 --hidden 16")
     cmd = ["env", *[f"{k}={v}" for k, v in signcl.items()], "bash", "examples/synthetic/hard_benchmark.sh", out]
-    second = run(cmd, timeout=900, label="hard_benchmark.sh BACKBONE=signcl FRAME_FEATURES=1").stdout
+    second = run(cmd, timeout=900, label="hard_benchmark.sh BACKBONE=signcl_pseudo_gloss FRAME_FEATURES=1").stdout
     assert "data ready (reused" in second, second[-3000:]
     pretrained = json.loads((out / "signcl-resnet18.json").read_text("utf-8"))
     assert pretrained["out"] == str(out / "signcl-resnet18.pth") and pretrained["init"] is None
     assert pretrained["data"] == str(out / "data") and pretrained["train_videos"] == 12
+    then = json.loads((out / "signcl-pseudo-gloss-resnet18.json").read_text("utf-8"))
+    assert then["init"] == str(out / "signcl-resnet18.pth") and then["train_videos"] == 12
+    assert then["out"] == str(out / "signcl-pseudo-gloss-resnet18.pth") and len(then["history"]) == 1
     results = json.loads((out / "signcl" / "results.json").read_text("utf-8"))
     key = results["rows"][0]["seeds"][0]["steps"][0]
-    assert str(out / "signcl-resnet18.pth") in json.loads(
+    assert str(out / "signcl-pseudo-gloss-resnet18.pth") in json.loads(
         (out / "signcl" / "steps" / key / "spec.json").read_text("utf-8"))["args"]

@@ -23,8 +23,11 @@
 # recognition, stage1_only, factorized, mbart_random, scratch, scratch_pseudo_gloss, recognition_scratch_pseudo_gloss];
 # BACKBONE [standin: pre-train OUT_DIR/standin-resnet18.pth once; signcl: pre-train OUT_DIR/signcl-resnet18.pth once
 # from a random ResNet, self-supervised on this benchmark's own training videos (examples/pretrain_backbone_signcl.py:
-# no labels, no text: the from-scratch remedy); or a ResNet-18 state dict; or none];
+# no labels, no text: the from-scratch remedy); signcl_pseudo_gloss: that file, then trained on which words each
+# training video's sentence contains (examples/pretrain_backbone_pseudo_gloss.py --init it:
+# OUT_DIR/signcl-pseudo-gloss-resnet18.pth); or a ResNet-18 state dict; or none];
 # BACKBONE_ARGS [''] options of pretrain_backbone.py or pretrain_backbone_signcl.py (e.g. '--n-clips 200 --epochs 1');
+# PSEUDO_GLOSS_ARGS [--epochs 10] options of pretrain_backbone_pseudo_gloss.py;
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
@@ -43,7 +46,7 @@ N_TRAIN=${N_TRAIN:-1500}; N_DEV=${N_DEV:-150}; N_TEST=${N_TEST:-150}
 FRAME_FEATURES=${FRAME_FEATURES:-0}
 # with cached frame features, stage 2 as long as stage 1: 6 epochs left it under-trained (docs/grounding.md)
 if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; E2=${STAGE2_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; fi
-BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}
+BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}; BACKBONE_REQUESTED=$BACKBONE
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 if [ "$FRAME_FEATURES" = 1 ]; then
@@ -92,12 +95,22 @@ if [ "$BACKBONE" = standin ]; then
     # shellcheck disable=SC2086
     $PY examples/synthetic/pretrain_backbone.py --out "$BACKBONE" $BACKBONE_ARGS > "$OUT/standin-resnet18.json"
   fi
-elif [ "$BACKBONE" = signcl ]; then
+elif [ "$BACKBONE" = signcl ] || [ "$BACKBONE" = signcl_pseudo_gloss ]; then
   # from scratch: a random ResNet-18 trained on the benchmark's own training videos with SignCL's loss alone
-  BACKBONE=$OUT/signcl-resnet18.pth
+  SIGNCL=$OUT/signcl-resnet18.pth
+  if [ ! -f "$SIGNCL" ]; then
+    # shellcheck disable=SC2086
+    $PY examples/pretrain_backbone_signcl.py "$OUT/data" --out "$SIGNCL" $BACKBONE_ARGS > "$OUT/signcl-resnet18.json"
+  fi
+  BACKBONE=$SIGNCL
+fi
+if [ "$BACKBONE_REQUESTED" = signcl_pseudo_gloss ]; then
+  # then which words each training video's sentence contains (pseudo-glosses), from the SignCL ResNet
+  BACKBONE=$OUT/signcl-pseudo-gloss-resnet18.pth
   if [ ! -f "$BACKBONE" ]; then
     # shellcheck disable=SC2086
-    $PY examples/pretrain_backbone_signcl.py "$OUT/data" --out "$BACKBONE" $BACKBONE_ARGS > "$OUT/signcl-resnet18.json"
+    $PY examples/pretrain_backbone_pseudo_gloss.py "$OUT/data" --init "$SIGNCL" --out "$BACKBONE" \
+      ${PSEUDO_GLOSS_ARGS:---epochs 10} > "$OUT/signcl-pseudo-gloss-resnet18.json"
   fi
 fi
 
