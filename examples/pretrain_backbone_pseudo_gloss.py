@@ -16,8 +16,11 @@ head's bias starts at each word's log-odds in the training sentences, so frequen
 ResNet need not learn. Stage 1 then starts from the written file, frozen
 (``flallm-extract-features --visual-backbone-weights FILE --level frame``) or fine-tuned::
 
-    python examples/pretrain_backbone_pseudo_gloss.py DATA --out pg-resnet18.pth                # a random ResNet
-    python examples/pretrain_backbone_pseudo_gloss.py DATA --init signcl-resnet18.pth --out ... # after SignCL
+    python examples/pretrain_backbone_pseudo_gloss.py DATA --init signcl-resnet18.pth --out pg-resnet18.pth
+    python examples/pretrain_backbone_pseudo_gloss.py DATA --init pg-resnet18.pth --out ... --epochs 6 --seed 2
+
+From a random ResNet (``--init none``) the loss collapses to the words' prior (docs/grounding.md): start from
+a ResNet that already sees something, e.g. SignCL's (``pretrain_backbone_signcl.py``) or ImageNet's.
 
 The videos are sampled as the data config says (``sampling_rate``, or ``--sampling-rate``), through its
 transform (resize, crop; ``--augment`` for its augmentation). Reported per epoch (JSON lines on stderr,
@@ -125,7 +128,7 @@ def run_epoch(encoder, head, dataset, bags, args, rng, opt=None, sched=None) -> 
 
 def get_parser():
     p = backbone_pretraining.get_parser(__doc__, "its loss and recall are reported each epoch")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--videos-per-batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam, one cycle")
     p.add_argument("--hidden", type=int, default=256, help="width of the head's two temporal convolutions")

@@ -27,7 +27,7 @@
 # training video's sentence contains (examples/pretrain_backbone_pseudo_gloss.py --init it:
 # OUT_DIR/signcl-pseudo-gloss-resnet18.pth); or a ResNet-18 state dict; or none];
 # BACKBONE_ARGS [''] options of pretrain_backbone.py or pretrain_backbone_signcl.py (e.g. '--n-clips 200 --epochs 1');
-# PSEUDO_GLOSS_ARGS [--epochs 10] options of pretrain_backbone_pseudo_gloss.py;
+# PSEUDO_GLOSS_ARGS [''] options of pretrain_backbone_pseudo_gloss.py (its default: 10 epochs);
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
@@ -110,7 +110,7 @@ if [ "$BACKBONE_REQUESTED" = signcl_pseudo_gloss ]; then
   if [ ! -f "$BACKBONE" ]; then
     # shellcheck disable=SC2086
     $PY examples/pretrain_backbone_pseudo_gloss.py "$OUT/data" --init "$SIGNCL" --out "$BACKBONE" \
-      ${PSEUDO_GLOSS_ARGS:---epochs 10} > "$OUT/signcl-pseudo-gloss-resnet18.json"
+      ${PSEUDO_GLOSS_ARGS:-} > "$OUT/signcl-pseudo-gloss-resnet18.json"
   fi
 fi
 
