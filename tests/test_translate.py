@@ -19,6 +19,7 @@ import torch
 
 import flallm_plugin  # noqa: F401
 from flallm_plugin.checkpoint_safety import safe_torch_load
+from flallm_plugin.data.frame_pack import write_frame_pack
 from flallm_plugin.data.video_io import count_frames, list_frame_files, read_image
 from flallm_plugin.scoring.generate_output import parse_generate_lines
 from flallm_tools.synthetic import write_mp4
@@ -278,6 +279,10 @@ def test_python_api_matches_cli(exported, stage, tmp_path):
     # an array of the folder's frames (RGB) is read like the folder
     frames = np.stack([read_image(f) for f in list_frame_files(inputs[0])])
     assert t.translate(frames) == x["before_move"][0]
+    # ... and so is a frame pack of them (flallm-pack-frames' format)
+    pack = str(tmp_path / "clip.flpack")
+    write_frame_pack(pack, list(frames))
+    assert t.translate(pack) == x["before_move"][0]
     # encode() gives the sign-wise features; as a .npy input they give the same translation
     feats = t.encode(inputs[0])
     assert feats.dim() == 2 and feats.size(1) == t.feature_dim
