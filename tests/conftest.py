@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from flallm_tools.synthetic import make_csl_daily, make_how2sign, make_phoenix
-from helpers import TIMINGS, USER_DIR, run
+from helpers import TEST_DEVICE, TIMINGS, USER_DIR, run
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +44,15 @@ def stage1(phoenix_release, tmp_path_factory):
     run(["flallm-extract-features", "--data", data, "--checkpoint",
          os.path.join(ckpt_dir, "checkpoint_last.pt"), "--out-dir", feats, "--cpu", "--num-workers", "0"])
     return {"root": root, "data": data, "ckpt": os.path.join(ckpt_dir, "checkpoint_last.pt"), "feats": feats}
+
+
+def pytest_configure(config):
+    if TEST_DEVICE not in ("cpu", "cuda"):
+        raise pytest.UsageError(f"FLALLM_TEST_DEVICE={TEST_DEVICE!r}: set it to cpu or cuda")
+    if TEST_DEVICE == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise pytest.UsageError("FLALLM_TEST_DEVICE=cuda, but torch sees no CUDA device: unset it on a CPU machine")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 USER_DIR = str(REPO / "flallm_plugin")  # for --user-dir
 BIN = Path(sys.executable).parent  # the venv's console scripts: fairseq-train, flallm-extract-features ...
 TIMINGS = {}  # label -> seconds, for the runs given a label; printed at the end of the session
+# where the tests whose arithmetic differs on a GPU put their tensors (test_foreach_optim.py, test_device_transforms.py):
+# the CPU here and in CI; FLALLM_TEST_DEVICE=cuda on a GPU machine (benchmarks/device_run.sh)
+TEST_DEVICE = os.environ.get("FLALLM_TEST_DEVICE", "cpu")
 
 
 def _text(out):

@@ -1,13 +1,15 @@
 """warp_frames (the augmentation as batched tensor operations) gives ClipTransform's pixels for the same
 drawn parameters, up to interpolation: OpenCV uses 5-bit fixed-point bilinear weights, torch floats.
 Measured here (224 px out of 256): mean |difference| 0.07-0.19 grey levels, max 1; exact for a plain
-crop of frames already at the resize size and for INTER_AREA shrinks without augmentation."""
+crop of frames already at the resize size and for INTER_AREA shrinks without augmentation. The warp runs on
+``helpers.TEST_DEVICE`` (FLALLM_TEST_DEVICE=cuda on a GPU machine: benchmarks/device_run.sh)."""
 import numpy as np
 import pytest
 import torch
 
 from flallm_plugin.data.device_transforms import inverse_matrices, warp_frames
 from flallm_plugin.data.transforms import ClipTransform
+from helpers import TEST_DEVICE
 
 AUG = dict(enabled=True, p=1.0, rotate=30, scale=0.2, translate=10)
 
@@ -27,7 +29,8 @@ def _diff(frames, augment, seed):
     t = ClipTransform(256, 224, train=True, augmentation=dict(AUG, enabled=augment))
     want = torch.from_numpy(t(frames, np.random.RandomState(seed))).float()
     params = t.draw(np.random.RandomState(seed))  # the same draws as the CPU path's
-    got = warp_frames(torch.from_numpy(np.stack(frames)), inverse_matrices([t.matrix(params)] * len(frames)), 256, 224)
+    got = warp_frames(torch.from_numpy(np.stack(frames)).to(TEST_DEVICE),
+                      inverse_matrices([t.matrix(params)] * len(frames)).to(TEST_DEVICE), 256, 224).cpu()
     assert got.shape == (len(frames), 3, 224, 224) and got.dtype == torch.float32
     return (got.permute(0, 2, 3, 1).round().clamp(0, 255) - want).abs()
 
@@ -52,7 +55,7 @@ def test_each_frame_its_own_matrix():
     params = [t.draw(np.random.RandomState(s)) for s in (5, 6)]
     assert params[0] != params[1]
     inv = inverse_matrices([t.matrix(p) for p in params for _ in range(2)])
-    got = warp_frames(torch.from_numpy(np.stack(clips[0] + clips[1])), inv, 256, 224)
+    got = warp_frames(torch.from_numpy(np.stack(clips[0] + clips[1])).to(TEST_DEVICE), inv.to(TEST_DEVICE), 256, 224).cpu()
     for i, (clip, s) in enumerate(zip(clips, (5, 6))):
         want = torch.from_numpy(t(clip, np.random.RandomState(s))).float()
         d = (got[2 * i: 2 * i + 2].permute(0, 2, 3, 1).round() - want).abs()
