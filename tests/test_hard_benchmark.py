@@ -43,17 +43,20 @@ def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
     # frame features (the data reused)
     signcl = dict(settings, JOBS=1, ROWS="stage1_only", BACKBONE="signcl_pseudo_gloss", FRAME_FEATURES=1,
                   EXPERIMENT="signcl", BACKBONE_ARGS="--epochs 1 --window 4 --videos-per-batch 4",
-                  PSEUDO_GLOSS_ARGS="--epochs 1 --videos-per-batch 4 --min-count 1 --hidden 16")
+                  PSEUDO_GLOSS_ROUNDS="--epochs 1; --epochs 1 --lr 3e-4 --seed 2",
+                  PSEUDO_GLOSS_ARGS="--videos-per-batch 4 --min-count 1 --hidden 16")
     cmd = ["env", *[f"{k}={v}" for k, v in signcl.items()], "bash", "examples/synthetic/hard_benchmark.sh", out]
     second = run(cmd, timeout=900, label="hard_benchmark.sh BACKBONE=signcl_pseudo_gloss FRAME_FEATURES=1").stdout
     assert "data ready (reused" in second, second[-3000:]
     pretrained = json.loads((out / "signcl-resnet18.json").read_text("utf-8"))
     assert pretrained["out"] == str(out / "signcl-resnet18.pth") and pretrained["init"] is None
     assert pretrained["data"] == str(out / "data") and pretrained["train_videos"] == 12
-    then = json.loads((out / "signcl-pseudo-gloss-resnet18.json").read_text("utf-8"))
-    assert then["init"] == str(out / "signcl-resnet18.pth") and then["train_videos"] == 12
-    assert then["out"] == str(out / "signcl-pseudo-gloss-resnet18.pth") and len(then["history"]) == 1
+    # two pseudo-gloss rounds, the second from the first's file
+    for i, init in ((1, out / "signcl-resnet18.pth"), (2, out / "signcl-pseudo-gloss-1-resnet18.pth")):
+        then = json.loads((out / f"signcl-pseudo-gloss-{i}-resnet18.json").read_text("utf-8"))
+        assert then["init"] == str(init) and then["train_videos"] == 12
+        assert then["out"] == str(out / f"signcl-pseudo-gloss-{i}-resnet18.pth") and len(then["history"]) == 1
     results = json.loads((out / "signcl" / "results.json").read_text("utf-8"))
     key = results["rows"][0]["seeds"][0]["steps"][0]
-    assert str(out / "signcl-pseudo-gloss-resnet18.pth") in json.loads(
+    assert str(out / "signcl-pseudo-gloss-2-resnet18.pth") in json.loads(
         (out / "signcl" / "steps" / key / "spec.json").read_text("utf-8"))["args"]

@@ -24,10 +24,12 @@
 # BACKBONE [standin: pre-train OUT_DIR/standin-resnet18.pth once; signcl: pre-train OUT_DIR/signcl-resnet18.pth once
 # from a random ResNet, self-supervised on this benchmark's own training videos (examples/pretrain_backbone_signcl.py:
 # no labels, no text: the from-scratch remedy); signcl_pseudo_gloss: that file, then trained on which words each
-# training video's sentence contains (examples/pretrain_backbone_pseudo_gloss.py --init it:
-# OUT_DIR/signcl-pseudo-gloss-resnet18.pth); or a ResNet-18 state dict; or none];
+# training video's sentence contains (examples/pretrain_backbone_pseudo_gloss.py --init it, PSEUDO_GLOSS_ROUNDS:
+# OUT_DIR/signcl-pseudo-gloss-N-resnet18.pth); or a ResNet-18 state dict; or none];
 # BACKBONE_ARGS [''] options of pretrain_backbone.py or pretrain_backbone_signcl.py (e.g. '--n-clips 200 --epochs 1');
-# PSEUDO_GLOSS_ARGS [''] options of pretrain_backbone_pseudo_gloss.py (its default: 10 epochs);
+# PSEUDO_GLOSS_ROUNDS [the measured recipe, docs/grounding.md: '--epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3;
+# --epochs 6 --lr 3e-4 --seed 6'] the pseudo-gloss rounds, ';'-separated options of pretrain_backbone_pseudo_gloss.py,
+# each from the previous round's file; PSEUDO_GLOSS_ARGS [''] options added to every round;
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
@@ -47,6 +49,7 @@ FRAME_FEATURES=${FRAME_FEATURES:-0}
 # with cached frame features, stage 2 as long as stage 1: 6 epochs left it under-trained (docs/grounding.md)
 if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; E2=${STAGE2_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; fi
 BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}; BACKBONE_REQUESTED=$BACKBONE
+PSEUDO_GLOSS_ROUNDS=${PSEUDO_GLOSS_ROUNDS:---epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3; --epochs 6 --lr 3e-4 --seed 6}
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 if [ "$FRAME_FEATURES" = 1 ]; then
@@ -105,13 +108,19 @@ elif [ "$BACKBONE" = signcl ] || [ "$BACKBONE" = signcl_pseudo_gloss ]; then
   BACKBONE=$SIGNCL
 fi
 if [ "$BACKBONE_REQUESTED" = signcl_pseudo_gloss ]; then
-  # then which words each training video's sentence contains (pseudo-glosses), from the SignCL ResNet
-  BACKBONE=$OUT/signcl-pseudo-gloss-resnet18.pth
-  if [ ! -f "$BACKBONE" ]; then
-    # shellcheck disable=SC2086
-    $PY examples/pretrain_backbone_pseudo_gloss.py "$OUT/data" --init "$SIGNCL" --out "$BACKBONE" \
-      ${PSEUDO_GLOSS_ARGS:-} > "$OUT/signcl-pseudo-gloss-resnet18.json"
-  fi
+  # then which words each training video's sentence contains (pseudo-glosses), from the SignCL ResNet, in rounds:
+  # each round a one-cycle schedule from the previous round's file (OUT_DIR/signcl-pseudo-gloss-N-resnet18.pth)
+  IFS=';' read -ra ROUNDS <<< "$PSEUDO_GLOSS_ROUNDS"
+  BACKBONE=$SIGNCL
+  for i in "${!ROUNDS[@]}"; do
+    NEXT=$OUT/signcl-pseudo-gloss-$((i + 1))-resnet18.pth
+    if [ ! -f "$NEXT" ]; then
+      # shellcheck disable=SC2086
+      $PY examples/pretrain_backbone_pseudo_gloss.py "$OUT/data" --init "$BACKBONE" --out "$NEXT" ${ROUNDS[$i]} \
+        ${PSEUDO_GLOSS_ARGS:-} > "${NEXT%.pth}.json"
+    fi
+    BACKBONE=$NEXT
+  done
 fi
 
 # the demo's CPU-budget recipe (examples/synthetic/run_demo.py), no augmentation at 48 px
