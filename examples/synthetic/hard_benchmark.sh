@@ -28,7 +28,7 @@
 # OUT_DIR/signcl-pseudo-gloss-N-resnet18.pth); or a ResNet-18 state dict; or none];
 # BACKBONE_ARGS [''] options of pretrain_backbone.py or pretrain_backbone_signcl.py (e.g. '--n-clips 200 --epochs 1');
 # PSEUDO_GLOSS_ROUNDS [the measured recipe, docs/grounding.md: '--epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3;
-# --epochs 6 --lr 3e-4 --seed 6'] the pseudo-gloss rounds, ';'-separated options of pretrain_backbone_pseudo_gloss.py,
+# --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7'] the pseudo-gloss rounds, ';'-separated options of pretrain_backbone_pseudo_gloss.py,
 # each from the previous round's file; PSEUDO_GLOSS_ARGS [''] options added to every round;
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
@@ -49,7 +49,7 @@ FRAME_FEATURES=${FRAME_FEATURES:-0}
 # with cached frame features, stage 2 as long as stage 1: 6 epochs left it under-trained (docs/grounding.md)
 if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; E2=${STAGE2_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; fi
 BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}; BACKBONE_REQUESTED=$BACKBONE
-PSEUDO_GLOSS_ROUNDS=${PSEUDO_GLOSS_ROUNDS:---epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3; --epochs 6 --lr 3e-4 --seed 6}
+PSEUDO_GLOSS_ROUNDS=${PSEUDO_GLOSS_ROUNDS:---epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3; --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7}
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 if [ "$FRAME_FEATURES" = 1 ]; then
