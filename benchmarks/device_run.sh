@@ -1,5 +1,5 @@
 #!/bin/bash
-# The one command for a lent GPU machine (docs/performance.md, "On a lent GPU machine"), after
+# The one command for a lent GPU machine (docs/performance.md, "On a GPU machine without fairseq"), after
 # `bash benchmarks/device_wheels.sh` here: installs the carried wheels, prints the versions it runs with, runs
 # the tests whose arithmetic differs on a GPU with their tensors there (FLALLM_TEST_DEVICE=cuda: the
 # optimizer steps, torch's fused kernels included, and the device-side augmentation's warp), then

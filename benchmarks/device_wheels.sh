@@ -1,5 +1,5 @@
 #!/bin/bash
-# Wheels for a lent GPU machine (docs/performance.md, "On a lent GPU machine"): its image has Python 3.12 with
+# Wheels for a lent GPU machine (docs/performance.md, "On a GPU machine without fairseq"): its image has Python 3.12 with
 # PyTorch, torchvision, sentencepiece, sacrebleu, OpenCV and pytest, but not fairseq nor what fairseq and this
 # project need beside them, and it cannot download. Run this here (it downloads from PyPI) before the device
 # call; benchmarks/device_run.sh installs the wheels there. The pins are the project's own: ve-fairseq's from the

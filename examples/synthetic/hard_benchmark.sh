@@ -28,8 +28,8 @@
 # OUT_DIR/signcl-pseudo-gloss-N-resnet18.pth); or a ResNet-18 state dict; or none];
 # BACKBONE_ARGS [''] options of pretrain_backbone.py or pretrain_backbone_signcl.py (e.g. '--n-clips 200 --epochs 1');
 # PSEUDO_GLOSS_ROUNDS [the measured recipe, docs/grounding.md: '--epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3;
-# --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7'] the pseudo-gloss rounds, ';'-separated options of pretrain_backbone_pseudo_gloss.py,
-# each from the previous round's file; PSEUDO_GLOSS_ARGS [''] options added to every round;
+# --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7'] the pseudo-gloss rounds, ';'-separated options of
+# pretrain_backbone_pseudo_gloss.py, each from the previous round's file; PSEUDO_GLOSS_ARGS [''] added to every round;
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
