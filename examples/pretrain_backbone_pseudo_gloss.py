@@ -68,24 +68,34 @@ def bag_of_words(texts: Sequence[str], vocab: Dict[str, int]) -> torch.Tensor:
     return out
 
 
-class PseudoGlossHead(nn.Module):
-    """B x T x 512 frame features -> B x V word logits (max over the valid frames)."""
+def word_sequences(texts: Sequence[str], vocab: Dict[str, int]) -> List[List[int]]:
+    """Each text's vocabulary words in order (the others left out): the targets of ``--loss ctc``."""
+    return [[vocab[w] for w in words(t) if w in vocab] for t in texts]
 
-    def __init__(self, in_dim: int, hidden: int, prior: torch.Tensor):
+
+class PseudoGlossHead(nn.Module):
+    """B x T x 512 frame features -> B x V word logits (max over the valid frames); with ``blank`` one more class,
+    CTC's blank, and ``frame_logits`` gives every frame's B x T x (V + 1) logits."""
+
+    def __init__(self, in_dim: int, hidden: int, prior: torch.Tensor, blank: bool = False):
         super().__init__()
         self.conv1 = nn.Conv1d(in_dim, hidden, 5, padding=2)
         self.conv2 = nn.Conv1d(hidden, hidden, 5, padding=2)
-        self.out = nn.Linear(hidden, prior.numel())
-        with torch.no_grad():
-            self.out.bias.copy_(torch.logit(prior.clamp(1e-4, 1 - 1e-4)))
+        self.out = nn.Linear(hidden, prior.numel() + int(blank))
+        if not blank:
+            with torch.no_grad():
+                self.out.bias.copy_(torch.logit(prior.clamp(1e-4, 1 - 1e-4)))
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def frame_logits(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         keep = lengths_to_mask(lengths, feats.size(1))[:, None, :]  # B x 1 x T
         x = feats.transpose(1, 2).masked_fill(~keep, 0)
         x = F.relu(self.conv1(x)).masked_fill(~keep, 0)  # padding stays zero for the next convolution
         x = F.relu(self.conv2(x)).transpose(1, 2)
-        mask = keep[:, 0]
-        logits = self.out(x)  # B x T x V
+        return self.out(x)  # B x T x classes
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = lengths_to_mask(lengths, feats.size(1))
+        logits = self.frame_logits(feats, lengths)
         return logits.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)
 
 
@@ -93,6 +103,20 @@ def pseudo_gloss_loss(logits: torch.Tensor, bags: torch.Tensor):
     """(BCE summed over the vocabulary, mean over videos; recall hits; distinct target words)."""
     loss = F.binary_cross_entropy_with_logits(logits, bags, reduction="sum") / logits.size(0)
     return (loss,) + recall_counts(logits, bags)
+
+
+def ctc_pseudo_gloss_loss(frame_logits: torch.Tensor, lengths: torch.Tensor, sequences: List[List[int]],
+                          bags: torch.Tensor):
+    """B x T x (V + 1) frame logits (blank last) -> (CTC of the words in order, mean over videos; recall hits;
+    distinct target words). A word's video score for recall is its best frame's log-probability. A video with
+    fewer sampled frames than CTC needs adds zero (``zero_infinity``)."""
+    lprobs = F.log_softmax(frame_logits, dim=-1)
+    targets = torch.tensor([w for seq in sequences for w in seq], dtype=torch.long)
+    loss = F.ctc_loss(lprobs.transpose(0, 1), targets, lengths, torch.tensor([len(q) for q in sequences]),
+                      blank=lprobs.size(-1) - 1, reduction="sum", zero_infinity=True) / lprobs.size(0)
+    mask = lengths_to_mask(lengths, lprobs.size(1))
+    scores = lprobs[..., :-1].masked_fill(~mask[..., None], float("-inf")).amax(dim=1)
+    return (loss,) + recall_counts(scores, bags)
 
 
 def recall_counts(scores: torch.Tensor, bags: torch.Tensor):
@@ -105,7 +129,7 @@ def recall_counts(scores: torch.Tensor, bags: torch.Tensor):
     return hits, k.sum()
 
 
-def run_epoch(encoder, head, dataset, bags, args, rng, opt=None, sched=None) -> Dict[str, float]:
+def run_epoch(encoder, head, dataset, bags, sequences, args, rng, opt=None, sched=None) -> Dict[str, float]:
     train = opt is not None
     encoder.backbone.train(train)
     head.train(train)
@@ -116,7 +140,12 @@ def run_epoch(encoder, head, dataset, bags, args, rng, opt=None, sched=None) -> 
         net_input = dataset.collater([dataset[int(j)] for j in idx])["net_input"]
         with torch.set_grad_enabled(train):
             feats = encoder.forward_backbone(net_input["src_tokens"], net_input["src_lengths"])
-            loss, h, n = pseudo_gloss_loss(head(feats, net_input["src_lengths"]), bags[idx])
+            if args.loss == "ctc":
+                lengths = net_input["src_lengths"]
+                loss, h, n = ctc_pseudo_gloss_loss(head.frame_logits(feats, lengths), lengths,
+                                                   [sequences[int(j)] for j in idx], bags[idx])
+            else:
+                loss, h, n = pseudo_gloss_loss(head(feats, net_input["src_lengths"]), bags[idx])
         if train:
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -134,6 +163,9 @@ def get_parser():
     p.add_argument("--hidden", type=int, default=256, help="width of the head's two temporal convolutions")
     p.add_argument("--min-count", type=int, default=3, help="a word is in the vocabulary if this many sentences have it")
     p.add_argument("--sampling-rate", type=float, default=None, help="share of frames read (default: the data config's)")
+    p.add_argument("--loss", choices=["bag", "ctc"], default="bag",
+                   help="bag: which words, in any order (max over time, BCE); ctc: the words in their order, CTC over "
+                        "the frames (for targets in the signs' order: sign sequences, not sentences)")
     return p
 
 
@@ -146,8 +178,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     if not vocab:
         sys.exit(f"{args.data}/{args.train_subset}.tsv: no word is in {args.min_count} sentences; lower --min-count")
     bags = {role: bag_of_words(ds.tgt_texts, vocab) for role, ds in data.items()}
+    sequences = {role: word_sequences(ds.tgt_texts, vocab) for role, ds in data.items()}
     prior = bags["train"].mean(dim=0)
-    head = PseudoGlossHead(512, args.hidden, prior)
+    head = PseudoGlossHead(512, args.hidden, prior, blank=args.loss == "ctc")
     prior_recall = {role: round(100 * (lambda h, n: h.item() / max(1, n.item()))(
         *recall_counts(prior.expand_as(b), b)), 2) for role, b in bags.items()}
     params = list(encoder.backbone.parameters()) + list(head.parameters())
@@ -160,16 +193,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         data["train"].set_epoch(epoch)
         row = {"epoch": epoch}
         row.update({f"train_{k}": round(v, 4) for k, v in
-                    run_epoch(encoder, head, data["train"], bags["train"], args, rng, opt, sched).items()})
+                    run_epoch(encoder, head, data["train"], bags["train"], sequences["train"], args, rng, opt,
+                              sched).items()})
         if "valid" in data:
             row.update({f"valid_{k}": round(v, 4) for k, v in run_epoch(
-                encoder, head, data["valid"], bags["valid"], args, np.random.default_rng(args.seed)).items()})
+                encoder, head, data["valid"], bags["valid"], sequences["valid"], args,
+                np.random.default_rng(args.seed)).items()})
         row["seconds"] = round(time.perf_counter() - t0, 1)
         history.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     backbone_pretraining.save_backbone(encoder, args.out)
     summary = {"out": os.path.abspath(args.out), "init": init, "data": os.path.abspath(args.data),
-               "train_videos": len(data["train"]), "vocab": len(vocab), "prior_recall": prior_recall,
+               "train_videos": len(data["train"]), "loss": args.loss, "vocab": len(vocab), "prior_recall": prior_recall,
                "history": history, "seconds": round(time.perf_counter() - t0, 1)}
     print(json.dumps(summary, indent=1))
     return summary

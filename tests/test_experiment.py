@@ -209,6 +209,33 @@ def test_rerun_trains_nothing_and_redoes_an_interrupted_step(experiment):
     assert redone["stage1_only"]["bleu4"] == experiment["rows"]["stage1_only"]["bleu4"]
 
 
+def test_recognition_row_reads_its_own_resnet(experiment, tmp_path):
+    """--recognition-backbone-weights: the recognition row's stage 1 (and its cached frame features) start from that
+    file, every other row from --visual-backbone-weights; without a recognition row the option is refused."""
+    root = experiment["root"]
+    torch.manual_seed(1)
+    other = str(tmp_path / "signs-resnet18.pth")
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), other)
+    cmd = [sys.executable, "-m", "flallm_tools.cli.experiment", "--data", root / "data", "--mbart",
+           experiment["mbart"], "--out-dir", tmp_path / "out", "--quick", "--cpu", "--num-workers", "0",
+           "--visual-backbone-weights", experiment["resnet"], "--stage1-frame-features", "--gloss-data",
+           root / "gloss_data", "--recognition-backbone-weights", other]
+    refused = run(cmd + ["--rows", "stage1_only,recognition_scratch_pseudo_gloss"], check=False)
+    assert refused.returncode != 0 and "only the recognition row reads it" in refused.stderr, refused.stderr
+    missing = run(cmd[:-1] + [str(tmp_path / "nope.pth"), "--rows", "recognition"], check=False)
+    assert missing.returncode != 0 and "nope.pth: --recognition-backbone-weights file not found" in missing.stderr
+    run(cmd + ["--rows", "stage1_only,recognition"], label="flallm-experiment --recognition-backbone-weights")
+    with open(tmp_path / "out" / "results.json", encoding="utf-8") as f:
+        rows = {r["row"]: r for r in json.load(f)["rows"]}
+    for name, weights in (("recognition", other), ("stage1_only", experiment["resnet"])):
+        ck = state(rows[name]["seeds"][0]["stage1_checkpoint"])
+        expected = torch.load(weights, weights_only=True)
+        backbone = strip(ck["model"], "encoder.visual.backbone.")
+        assert backbone and all(torch.equal(v, expected[k]) for k, v in backbone.items()), name
+    assert "signs-resnet18.pth (--recognition-backbone-weights)" in rows["recognition"]["trains"]
+    assert "--recognition-backbone-weights" not in rows["stage1_only"]["trains"]
+
+
 def test_row_selection_refuses_what_cannot_take_effect():
     from flallm_tools.experiment.rows import select_rows
 

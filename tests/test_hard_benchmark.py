@@ -40,10 +40,11 @@ def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
     assert "steps run: 0," in first, first[-3000:]
     # BACKBONE=signcl_pseudo_gloss: the from-scratch ResNet, self-supervised on the benchmark's own training videos
     # (SignCL), then trained on their sentences' words (pseudo-glosses), then frozen under a stage 1 on its cached
-    # frame features (the data reused)
-    signcl = dict(settings, JOBS=1, ROWS="stage1_only", BACKBONE="signcl_pseudo_gloss", FRAME_FEATURES=1,
+    # frame features (the data reused); the recognition row's ResNet one round further on the sign sequences
+    signcl = dict(settings, JOBS=1, ROWS="stage1_only,recognition", BACKBONE="signcl_pseudo_gloss", FRAME_FEATURES=1,
                   EXPERIMENT="signcl", BACKBONE_ARGS="--epochs 1 --window 4 --videos-per-batch 4",
                   PSEUDO_GLOSS_ROUNDS="--epochs 1; --epochs 1 --lr 3e-4 --seed 2",
+                  RECOGNITION_ROUNDS="--epochs 1 --seed 8",
                   PSEUDO_GLOSS_ARGS="--videos-per-batch 4 --min-count 1 --hidden 16")
     cmd = ["env", *[f"{k}={v}" for k, v in signcl.items()], "bash", "examples/synthetic/hard_benchmark.sh", out]
     second = run(cmd, timeout=900, label="hard_benchmark.sh BACKBONE=signcl_pseudo_gloss FRAME_FEATURES=1").stdout
@@ -56,7 +57,12 @@ def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
         then = json.loads((out / f"signcl-pseudo-gloss-{i}-resnet18.json").read_text("utf-8"))
         assert then["init"] == str(init) and then["train_videos"] == 12
         assert then["out"] == str(out / f"signcl-pseudo-gloss-{i}-resnet18.pth") and len(then["history"]) == 1
+    signs = json.loads((out / "signcl-pseudo-gloss-signs-1-resnet18.json").read_text("utf-8"))
+    assert signs["init"] == str(out / "signcl-pseudo-gloss-2-resnet18.pth") and signs["data"] == str(out / "gloss_data")
     results = json.loads((out / "signcl" / "results.json").read_text("utf-8"))
-    key = results["rows"][0]["seeds"][0]["steps"][0]
-    assert str(out / "signcl-pseudo-gloss-2-resnet18.pth") in json.loads(
-        (out / "signcl" / "steps" / key / "spec.json").read_text("utf-8"))["args"]
+    assert [r["row"] for r in results["rows"]] == ["stage1_only", "recognition"]
+    for row, weights in zip(results["rows"], ("signcl-pseudo-gloss-2-resnet18.pth",
+                                              "signcl-pseudo-gloss-signs-1-resnet18.pth")):
+        key = row["seeds"][0]["steps"][0]
+        assert str(out / weights) in json.loads(
+            (out / "signcl" / "steps" / key / "spec.json").read_text("utf-8"))["args"], row["row"]

@@ -30,6 +30,10 @@
 # PSEUDO_GLOSS_ROUNDS [the measured recipe, docs/grounding.md: '--epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3;
 # --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7'] the pseudo-gloss rounds, ';'-separated options of
 # pretrain_backbone_pseudo_gloss.py, each from the previous round's file; PSEUDO_GLOSS_ARGS [''] added to every round;
+# RECOGNITION_ROUNDS [signcl_pseudo_gloss only; the measured recipe: '--epochs 6 --lr 3e-4 --seed 8'; '' for none] more
+# rounds from the last file on the gloss data (which signs each training video contains: the recognition control's
+# own targets; OUT_DIR/signcl-pseudo-gloss-signs-N-resnet18.pth), the recognition row's ResNet
+# (--recognition-backbone-weights; every other row keeps the sentence-trained file);
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
@@ -50,6 +54,7 @@ FRAME_FEATURES=${FRAME_FEATURES:-0}
 if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; E2=${STAGE2_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; fi
 BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}; BACKBONE_REQUESTED=$BACKBONE
 PSEUDO_GLOSS_ROUNDS=${PSEUDO_GLOSS_ROUNDS:---epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3; --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7}
+RECOGNITION_ROUNDS=${RECOGNITION_ROUNDS---epochs 6 --lr 3e-4 --seed 8}
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 if [ "$FRAME_FEATURES" = 1 ]; then
@@ -121,6 +126,18 @@ if [ "$BACKBONE_REQUESTED" = signcl_pseudo_gloss ]; then
     fi
     BACKBONE=$NEXT
   done
+  # the recognition row's ResNet: further rounds on the sign sequences, from the last sentence-trained file
+  RECOGNITION_BACKBONE=$BACKBONE
+  IFS=';' read -ra ROUNDS <<< "$RECOGNITION_ROUNDS"
+  for i in "${!ROUNDS[@]}"; do
+    NEXT=$OUT/signcl-pseudo-gloss-signs-$((i + 1))-resnet18.pth
+    if [ ! -f "$NEXT" ]; then
+      # shellcheck disable=SC2086
+      $PY examples/pretrain_backbone_pseudo_gloss.py "$OUT/gloss_data" --init "$RECOGNITION_BACKBONE" --out "$NEXT" \
+        ${ROUNDS[$i]} ${PSEUDO_GLOSS_ARGS:-} > "${NEXT%.pth}.json"
+    fi
+    RECOGNITION_BACKBONE=$NEXT
+  done
 fi
 
 # the demo's CPU-budget recipe (examples/synthetic/run_demo.py), no augmentation at 48 px
@@ -136,6 +153,9 @@ ARGS=(--data "$OUT/data" --gloss-data "$OUT/gloss_data" --mbart "$MBART_DIR/mode
 [ "$CPU" = 1 ] && ARGS+=(--cpu)
 [ "$QUICK" = 1 ] && ARGS+=(--quick)
 [ "$FRAME_FEATURES" = 1 ] && ARGS+=(--stage1-frame-features)
+# the recognition row's own ResNet, given only to runs with that row (flallm-experiment refuses it otherwise)
+RECOGNITION_ARGS=()
+[ "${RECOGNITION_BACKBONE:-$BACKBONE}" != "$BACKBONE" ] && RECOGNITION_ARGS=(--recognition-backbone-weights "$RECOGNITION_BACKBONE")
 
 if [ "$JOBS" -gt 1 ]; then
   # rows that share a stage 1 stay in one process; every (group, seed) is one process
@@ -150,7 +170,8 @@ if [ "$JOBS" -gt 1 ]; then
   for g in "${groups[@]}"; do
     for s in $(seq "$FIRST_SEED" $(( FIRST_SEED + SEEDS - 1 ))); do
       while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
-      $PY -m flallm_tools.cli.experiment "${ARGS[@]}" --rows "$g" --seeds 1 --first-seed "$s" \
+      R=(); [[ ",$g," == *,recognition,* ]] && R=("${RECOGNITION_ARGS[@]}")
+      $PY -m flallm_tools.cli.experiment "${ARGS[@]}" "${R[@]}" --rows "$g" --seeds 1 --first-seed "$s" \
         > "$OUT/$EXPERIMENT/logs/${g//,/+}.seed$s.log" 2>&1 &
       pids+=($!)
     done
@@ -159,5 +180,6 @@ if [ "$JOBS" -gt 1 ]; then
   for p in "${pids[@]}"; do wait "$p" || fail=1; done
   [ $fail = 0 ] || { echo "a run failed: see $OUT/$EXPERIMENT/logs" >&2; exit 1; }
 fi
-$PY -m flallm_tools.cli.experiment "${ARGS[@]}" --rows "$ROWS" --seeds "$SEEDS" --first-seed "$FIRST_SEED" | tail -n 30
+R=(); [[ ",$ROWS," == *,recognition,* ]] && R=("${RECOGNITION_ARGS[@]}")
+$PY -m flallm_tools.cli.experiment "${ARGS[@]}" "${R[@]}" --rows "$ROWS" --seeds "$SEEDS" --first-seed "$FIRST_SEED" | tail -n 30
 echo "total $(( $(date +%s) - t0 )) s"

@@ -97,6 +97,11 @@ def get_parser():
     g.add_argument("--gloss-data", default=None,
                    help="the same videos prepared with the sign sequences as targets (e.g. prep_phoenix14t.py "
                         "--target-column orth): the recognition rows train on it, gloss2text reads its sequences")
+    g.add_argument("--recognition-backbone-weights", default=None,
+                   help="the ResNet-18 of the recognition row instead of --visual-backbone-weights (a file or "
+                        "'none'), e.g. a from-scratch ResNet pre-trained on the gloss data's own sign sequences "
+                        "(examples/pretrain_backbone_pseudo_gloss.py GLOSS_DATA): the recognition control of a "
+                        "recipe that trains its ResNet on the task's own targets")
     g.add_argument("--gloss2text-epochs", type=int, default=30, help="epochs of the gloss2text transformer")
     g.add_argument("--gloss2text-arch-args",
                    default="--encoder-layers 2 --decoder-layers 2 --encoder-embed-dim 256 --decoder-embed-dim 256 "
@@ -164,6 +169,18 @@ class Experiment(object):
             self.gloss_data = os.path.abspath(args.gloss_data)
             check_gloss_data(self.data, self.gloss_data)
         self.rows = select_rows(args.rows, self.mbart is not None, bool(args.contrastive_args), bool(self.gloss_data))
+        if args.recognition_backbone_weights is not None:
+            w = args.recognition_backbone_weights
+            if w.lower() not in ("none", "imagenet") and not os.path.isfile(w):
+                raise FileNotFoundError(f"{w}: --recognition-backbone-weights file not found (a ResNet-18 state dict, "
+                                        "e.g. examples/pretrain_backbone_pseudo_gloss.py's --out)")
+            if not any(r.stage1 is not None and own_recognition_backbone(r.stage1) for r in self.rows):
+                raise ValueError(f"--recognition-backbone-weights {args.recognition_backbone_weights}: only the "
+                                 "recognition row reads it, and --rows has none: add it or drop the option")
+            self.rows = [dataclasses.replace(r, trains=f"{r.trains}; ResNet-18 "
+                                             f"{os.path.basename(args.recognition_backbone_weights)} "
+                                             "(--recognition-backbone-weights)")
+                         if r.stage1 is not None and own_recognition_backbone(r.stage1) else r for r in self.rows]
         for row in self.rows:  # before anything runs
             if row.stage1 is not None:
                 self.stage1_backbone(row.stage1)
@@ -244,14 +261,17 @@ class Experiment(object):
         """The ResNet-18 weights of a stage 1. On frame features, text_only reads zero features of the run's
         ResNet (any weights give the same floor); a stage 1 that trains its ResNet from scratch cannot run."""
         a = self.args
+        weights = a.visual_backbone_weights
+        if a.recognition_backbone_weights is not None and own_recognition_backbone(s1):
+            weights = a.recognition_backbone_weights
         if not a.stage1_frame_features:
-            return s1.backbone or a.visual_backbone_weights
+            return s1.backbone or weights
         if s1.blank_video:
-            return a.visual_backbone_weights
+            return weights
         if s1.backbone is not None:
             raise ValueError(f"--stage1-frame-features freezes the ResNet, but a stage 1 with --visual-backbone-weights "
                              f"{s1.backbone} trains it from scratch (the scratch rows): drop those rows or the option")
-        return a.visual_backbone_weights
+        return weights
 
     def stage1_train_data(self, s1: Stage1) -> str:
         """What a stage 1 trains on: the video data, or (--stage1-frame-features) its cached ResNet features."""
@@ -475,6 +495,12 @@ class Experiment(object):
         print(f"steps run: {len(self.store.ran)}, reused: {len(self.store.reused)}; "
               f"tables: {os.path.join(self.out, 'results.md')} (.csv, .json)")
         return summary
+
+
+def own_recognition_backbone(s1: Stage1) -> bool:
+    """The stage 1 that --recognition-backbone-weights starts: the recognition row's (the sign sequences as targets,
+    the run's ResNet), not recognition_scratch_pseudo_gloss's (a random ResNet whatever the options)."""
+    return s1.target == "gloss" and s1.backbone is None and not s1.blank_video
 
 
 def check_gloss_data(data: str, gloss_data: str):
