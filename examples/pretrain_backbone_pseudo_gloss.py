@@ -13,7 +13,10 @@ best frame's (max over time: multiple-instance learning), and a binary cross-ent
 vocabulary, mean over videos) compares it with whether the sentence has the word. The vocabulary is the
 lower-cased whitespace words of the training sentences found in at least ``--min-count`` of them; the
 head's bias starts at each word's log-odds in the training sentences, so frequent words are a prior the
-ResNet need not learn. Stage 1 then starts from the written file, frozen
+ResNet need not learn. With ``--loss ctc`` the head has one more class, a blank, and a CTC loss over the sampled
+frames asks for the vocabulary words in their order: for targets in the order of the signs (a gloss data
+directory's sign sequences, ``--target-column orth``: the recognition control's ResNet, docs/grounding.md), not
+sentences. Stage 1 then starts from the written file, frozen
 (``flallm-extract-features --visual-backbone-weights FILE --level frame``) or fine-tuned::
 
     python examples/pretrain_backbone_pseudo_gloss.py DATA --init signcl-resnet18.pth --out pg-resnet18.pth

@@ -44,7 +44,7 @@ def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
     signcl = dict(settings, JOBS=1, ROWS="stage1_only,recognition", BACKBONE="signcl_pseudo_gloss", FRAME_FEATURES=1,
                   EXPERIMENT="signcl", BACKBONE_ARGS="--epochs 1 --window 4 --videos-per-batch 4",
                   PSEUDO_GLOSS_ROUNDS="--epochs 1; --epochs 1 --lr 3e-4 --seed 2",
-                  RECOGNITION_ROUNDS="--epochs 1 --seed 8",
+                  RECOGNITION_ROUNDS="--loss ctc --epochs 1 --seed 8",
                   PSEUDO_GLOSS_ARGS="--videos-per-batch 4 --min-count 1 --hidden 16")
     cmd = ["env", *[f"{k}={v}" for k, v in signcl.items()], "bash", "examples/synthetic/hard_benchmark.sh", out]
     second = run(cmd, timeout=900, label="hard_benchmark.sh BACKBONE=signcl_pseudo_gloss FRAME_FEATURES=1").stdout
@@ -59,6 +59,7 @@ def test_hard_benchmark_script_with_parallel_jobs(tmp_path):
         assert then["out"] == str(out / f"signcl-pseudo-gloss-{i}-resnet18.pth") and len(then["history"]) == 1
     signs = json.loads((out / "signcl-pseudo-gloss-signs-1-resnet18.json").read_text("utf-8"))
     assert signs["init"] == str(out / "signcl-pseudo-gloss-2-resnet18.pth") and signs["data"] == str(out / "gloss_data")
+    assert signs["loss"] == "ctc"
     results = json.loads((out / "signcl" / "results.json").read_text("utf-8"))
     assert [r["row"] for r in results["rows"]] == ["stage1_only", "recognition"]
     for row, weights in zip(results["rows"], ("signcl-pseudo-gloss-2-resnet18.pth",
