@@ -30,10 +30,11 @@
 # PSEUDO_GLOSS_ROUNDS [the measured recipe, docs/grounding.md: '--epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3;
 # --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7'] the pseudo-gloss rounds, ';'-separated options of
 # pretrain_backbone_pseudo_gloss.py, each from the previous round's file; PSEUDO_GLOSS_ARGS [''] added to every round;
-# RECOGNITION_ROUNDS [signcl_pseudo_gloss only; the measured recipe '--loss ctc --epochs 6 --lr 3e-4 --seed 8'; ''
-# for none] more rounds from the last file on the gloss data (the signs of each training video in order: the
-# recognition control's own targets; OUT_DIR/signcl-pseudo-gloss-signs-N-resnet18.pth), the recognition row's ResNet
-# (--recognition-backbone-weights; every other row keeps the sentence-trained file);
+# RECOGNITION_ROUNDS [signcl_pseudo_gloss only; the measured recipe '--loss ctc --epochs 6 --lr 3e-4 --seed 8;
+# --loss ctc --epochs 6 --lr 3e-4 --seed 9'; '' for none] more rounds from the last file on the gloss data (the signs
+# of each training video in order: the recognition control's own targets;
+# OUT_DIR/signcl-pseudo-gloss-signs-N-resnet18.pth), the recognition row's ResNet (--recognition-backbone-weights;
+# every other row keeps the sentence-trained file);
 # MBART_DIR [pre-train one: OUT_DIR/mbart.trimmed]; CPU [1: --cpu; 0 on a GPU]; WORKERS [1] loader workers per
 # process; PYTHON [python]; CONTRASTIVE_ARGS [--criterion sign_contrastive_ce --contrastive-weight 1.0
 # --contrastive-only-updates U, U = 30 % of stage 1's updates]: the stage-1 options of the contrastive row;
@@ -54,7 +55,7 @@ FRAME_FEATURES=${FRAME_FEATURES:-0}
 if [ "$FRAME_FEATURES" = 1 ]; then E1=${STAGE1_EPOCHS:-20}; E2=${STAGE2_EPOCHS:-20}; else E1=${STAGE1_EPOCHS:-3}; E2=${STAGE2_EPOCHS:-6}; fi
 BACKBONE=${BACKBONE:-standin}; BACKBONE_ARGS=${BACKBONE_ARGS:-}; BACKBONE_REQUESTED=$BACKBONE
 PSEUDO_GLOSS_ROUNDS=${PSEUDO_GLOSS_ROUNDS:---epochs 10; --epochs 6 --seed 2; --epochs 6 --seed 3; --epochs 6 --lr 3e-4 --seed 6; --epochs 6 --lr 3e-4 --seed 7}
-RECOGNITION_ROUNDS=${RECOGNITION_ROUNDS---loss ctc --epochs 6 --lr 3e-4 --seed 8}
+RECOGNITION_ROUNDS=${RECOGNITION_ROUNDS---loss ctc --epochs 6 --lr 3e-4 --seed 8; --loss ctc --epochs 6 --lr 3e-4 --seed 9}
 G2T_EPOCHS=${G2T_EPOCHS:-12}; TEXT_CORPUS_SIZE=${TEXT_CORPUS_SIZE:-50000}; MBART_UPDATES=${MBART_UPDATES:-1500}; QUICK=${QUICK:-0}
 B1=16  # stage 1's batch size
 if [ "$FRAME_FEATURES" = 1 ]; then
