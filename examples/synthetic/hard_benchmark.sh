@@ -113,32 +113,32 @@ elif [ "$BACKBONE" = signcl ] || [ "$BACKBONE" = signcl_pseudo_gloss ]; then
   fi
   BACKBONE=$SIGNCL
 fi
+# pseudo-gloss rounds: pseudo_gloss_rounds DATA INIT NAME ROUNDS runs each ';'-separated round of
+# pretrain_backbone_pseudo_gloss.py on DATA from the previous round's file (the first from INIT), written to
+# OUT_DIR/NAME-N-resnet18.pth (a file already there is reused); LAST is the last file
+pseudo_gloss_rounds() {
+  local prev=$2 next i
+  local -a rounds
+  IFS=';' read -ra rounds <<< "$4"
+  for i in "${!rounds[@]}"; do
+    next=$OUT/$3-$((i + 1))-resnet18.pth
+    if [ ! -f "$next" ]; then
+      # shellcheck disable=SC2086
+      $PY examples/pretrain_backbone_pseudo_gloss.py "$1" --init "$prev" --out "$next" ${rounds[$i]} \
+        ${PSEUDO_GLOSS_ARGS:-} > "${next%.pth}.json"
+    fi
+    prev=$next
+  done
+  LAST=$prev
+}
 if [ "$BACKBONE_REQUESTED" = signcl_pseudo_gloss ]; then
   # then which words each training video's sentence contains (pseudo-glosses), from the SignCL ResNet, in rounds:
   # each round a one-cycle schedule from the previous round's file (OUT_DIR/signcl-pseudo-gloss-N-resnet18.pth)
-  IFS=';' read -ra ROUNDS <<< "$PSEUDO_GLOSS_ROUNDS"
-  BACKBONE=$SIGNCL
-  for i in "${!ROUNDS[@]}"; do
-    NEXT=$OUT/signcl-pseudo-gloss-$((i + 1))-resnet18.pth
-    if [ ! -f "$NEXT" ]; then
-      # shellcheck disable=SC2086
-      $PY examples/pretrain_backbone_pseudo_gloss.py "$OUT/data" --init "$BACKBONE" --out "$NEXT" ${ROUNDS[$i]} \
-        ${PSEUDO_GLOSS_ARGS:-} > "${NEXT%.pth}.json"
-    fi
-    BACKBONE=$NEXT
-  done
+  pseudo_gloss_rounds "$OUT/data" "$SIGNCL" signcl-pseudo-gloss "$PSEUDO_GLOSS_ROUNDS"
+  BACKBONE=$LAST
   # the recognition row's ResNet: further rounds on the sign sequences, from the last sentence-trained file
-  RECOGNITION_BACKBONE=$BACKBONE
-  IFS=';' read -ra ROUNDS <<< "$RECOGNITION_ROUNDS"
-  for i in "${!ROUNDS[@]}"; do
-    NEXT=$OUT/signcl-pseudo-gloss-signs-$((i + 1))-resnet18.pth
-    if [ ! -f "$NEXT" ]; then
-      # shellcheck disable=SC2086
-      $PY examples/pretrain_backbone_pseudo_gloss.py "$OUT/gloss_data" --init "$RECOGNITION_BACKBONE" --out "$NEXT" \
-        ${ROUNDS[$i]} ${PSEUDO_GLOSS_ARGS:-} > "${NEXT%.pth}.json"
-    fi
-    RECOGNITION_BACKBONE=$NEXT
-  done
+  pseudo_gloss_rounds "$OUT/gloss_data" "$BACKBONE" signcl-pseudo-gloss-signs "$RECOGNITION_ROUNDS"
+  RECOGNITION_BACKBONE=$LAST
 fi
 
 # the demo's CPU-budget recipe (examples/synthetic/run_demo.py), no augmentation at 48 px
